@@ -1,0 +1,285 @@
+//! The data that flows through pipelines: `Batch<S>` over the OTLP protobuf types of one
+//! signal, with a cached item count (spans, metric data points or log records) and
+//! item-granular splitting, which the batch processor and the telemetry both need.
+//!
+//! `S` is a marker type (`Traces`, `Metrics`, `Logs`) so that the type system keeps signals
+//! apart; matching on `Signal` happens only at the graph edges.
+
+mod split;
+
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::logs::v1::ResourceLogs;
+use opentelemetry_proto::tonic::metrics::v1::{metric, ResourceMetrics};
+use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
+
+use crate::component::Signal;
+
+/// Ties a marker type to its OTLP resource type, request/response messages and item counting.
+pub trait SignalData: Send + Sync + 'static {
+    /// `ResourceSpans`, `ResourceMetrics` or `ResourceLogs`.
+    type Resource: prost::Message
+        + Clone
+        + Default
+        + PartialEq
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static;
+    /// The OTLP export request message.
+    type Request: prost::Message
+        + Default
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + Send
+        + 'static;
+    /// The OTLP export response message.
+    type Response: prost::Message + Default + serde::Serialize + Send + 'static;
+
+    const SIGNAL: Signal;
+
+    /// Items (spans / data points / log records) in one resource.
+    fn count(resource: &Self::Resource) -> usize;
+    fn into_request(resources: Vec<Self::Resource>) -> Self::Request;
+    fn from_request(request: Self::Request) -> Vec<Self::Resource>;
+    /// Moves up to `n` items from the front of `resource` into a new resource with the same
+    /// resource and scope headers. Returns the new resource and how many items it holds.
+    fn take_front(resource: &mut Self::Resource, n: usize) -> (Self::Resource, usize);
+    /// The `rejected_*` count of a partial-success response, if any.
+    fn rejected(response: &Self::Response) -> Option<(i64, String)>;
+}
+
+/// Marker for traces.
+#[derive(Debug, Clone, Copy)]
+pub struct Traces;
+/// Marker for metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct Metrics;
+/// Marker for logs.
+#[derive(Debug, Clone, Copy)]
+pub struct Logs;
+
+impl SignalData for Traces {
+    type Resource = ResourceSpans;
+    type Request = ExportTraceServiceRequest;
+    type Response = ExportTraceServiceResponse;
+    const SIGNAL: Signal = Signal::Traces;
+
+    fn count(r: &ResourceSpans) -> usize {
+        r.scope_spans.iter().map(|s| s.spans.len()).sum()
+    }
+    fn into_request(resources: Vec<ResourceSpans>) -> Self::Request {
+        ExportTraceServiceRequest {
+            resource_spans: resources,
+        }
+    }
+    fn from_request(request: Self::Request) -> Vec<ResourceSpans> {
+        request.resource_spans
+    }
+    fn take_front(r: &mut ResourceSpans, n: usize) -> (ResourceSpans, usize) {
+        split::take_spans(r, n)
+    }
+    fn rejected(resp: &Self::Response) -> Option<(i64, String)> {
+        resp.partial_success
+            .as_ref()
+            .filter(|p| p.rejected_spans != 0 || !p.error_message.is_empty())
+            .map(|p| (p.rejected_spans, p.error_message.clone()))
+    }
+}
+
+impl SignalData for Metrics {
+    type Resource = ResourceMetrics;
+    type Request = ExportMetricsServiceRequest;
+    type Response = ExportMetricsServiceResponse;
+    const SIGNAL: Signal = Signal::Metrics;
+
+    fn count(r: &ResourceMetrics) -> usize {
+        r.scope_metrics
+            .iter()
+            .flat_map(|s| s.metrics.iter())
+            .map(|m| data_point_count(m.data.as_ref()))
+            .sum()
+    }
+    fn into_request(resources: Vec<ResourceMetrics>) -> Self::Request {
+        ExportMetricsServiceRequest {
+            resource_metrics: resources,
+        }
+    }
+    fn from_request(request: Self::Request) -> Vec<ResourceMetrics> {
+        request.resource_metrics
+    }
+    fn take_front(r: &mut ResourceMetrics, n: usize) -> (ResourceMetrics, usize) {
+        split::take_metric_points(r, n)
+    }
+    fn rejected(resp: &Self::Response) -> Option<(i64, String)> {
+        resp.partial_success
+            .as_ref()
+            .filter(|p| p.rejected_data_points != 0 || !p.error_message.is_empty())
+            .map(|p| (p.rejected_data_points, p.error_message.clone()))
+    }
+}
+
+impl SignalData for Logs {
+    type Resource = ResourceLogs;
+    type Request = ExportLogsServiceRequest;
+    type Response = ExportLogsServiceResponse;
+    const SIGNAL: Signal = Signal::Logs;
+
+    fn count(r: &ResourceLogs) -> usize {
+        r.scope_logs.iter().map(|s| s.log_records.len()).sum()
+    }
+    fn into_request(resources: Vec<ResourceLogs>) -> Self::Request {
+        ExportLogsServiceRequest {
+            resource_logs: resources,
+        }
+    }
+    fn from_request(request: Self::Request) -> Vec<ResourceLogs> {
+        request.resource_logs
+    }
+    fn take_front(r: &mut ResourceLogs, n: usize) -> (ResourceLogs, usize) {
+        split::take_log_records(r, n)
+    }
+    fn rejected(resp: &Self::Response) -> Option<(i64, String)> {
+        resp.partial_success
+            .as_ref()
+            .filter(|p| p.rejected_log_records != 0 || !p.error_message.is_empty())
+            .map(|p| (p.rejected_log_records, p.error_message.clone()))
+    }
+}
+
+/// Number of data points in a metric's data (0 for a metric without data).
+pub fn data_point_count(data: Option<&metric::Data>) -> usize {
+    match data {
+        Some(metric::Data::Gauge(g)) => g.data_points.len(),
+        Some(metric::Data::Sum(s)) => s.data_points.len(),
+        Some(metric::Data::Histogram(h)) => h.data_points.len(),
+        Some(metric::Data::ExponentialHistogram(h)) => h.data_points.len(),
+        Some(metric::Data::Summary(s)) => s.data_points.len(),
+        None => 0,
+    }
+}
+
+/// A batch of one signal's data plus its cached item count.
+#[derive(Debug)]
+pub struct Batch<S: SignalData> {
+    resources: Vec<S::Resource>,
+    items: usize,
+}
+
+impl<S: SignalData> Clone for Batch<S> {
+    fn clone(&self) -> Self {
+        Self {
+            resources: self.resources.clone(),
+            items: self.items,
+        }
+    }
+}
+
+impl<S: SignalData> PartialEq for Batch<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.items == other.items && self.resources == other.resources
+    }
+}
+
+impl<S: SignalData> Default for Batch<S> {
+    fn default() -> Self {
+        Self {
+            resources: Vec::new(),
+            items: 0,
+        }
+    }
+}
+
+impl<S: SignalData> Batch<S> {
+    pub fn new(resources: Vec<S::Resource>) -> Self {
+        let items = resources.iter().map(S::count).sum();
+        Self { resources, items }
+    }
+
+    pub fn from_request(request: S::Request) -> Self {
+        Self::new(S::from_request(request))
+    }
+
+    pub fn items(&self) -> usize {
+        self.items
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items == 0
+    }
+
+    pub fn resources(&self) -> &[S::Resource] {
+        &self.resources
+    }
+
+    /// Mutable access for processors; the item count is recomputed by `recount`.
+    pub fn resources_mut(&mut self) -> &mut Vec<S::Resource> {
+        &mut self.resources
+    }
+
+    /// Recomputes the cached item count after in-place mutation.
+    pub fn recount(&mut self) {
+        self.items = self.resources.iter().map(S::count).sum();
+    }
+
+    pub fn into_resources(self) -> Vec<S::Resource> {
+        self.resources
+    }
+
+    pub fn to_request(&self) -> S::Request {
+        S::into_request(self.resources.clone())
+    }
+
+    pub fn into_request(self) -> S::Request {
+        S::into_request(self.resources)
+    }
+
+    /// Appends another batch (moves its resources).
+    pub fn append(&mut self, other: Batch<S>) {
+        self.items += other.items;
+        self.resources.extend(other.resources);
+    }
+
+    /// Removes and returns the first `n` items (at item granularity, keeping resource and
+    /// scope headers on both sides). If `n >= items`, takes everything.
+    pub fn split_front(&mut self, n: usize) -> Batch<S> {
+        if n >= self.items {
+            return std::mem::take(self);
+        }
+        let mut taken = Vec::new();
+        let mut remaining = n;
+        let mut whole = 0;
+        for r in &self.resources {
+            let c = S::count(r);
+            if c <= remaining {
+                remaining -= c;
+                whole += 1;
+            } else {
+                break;
+            }
+        }
+        taken.extend(self.resources.drain(..whole));
+        if remaining > 0 {
+            if let Some(first) = self.resources.first_mut() {
+                let (part, _) = S::take_front(first, remaining);
+                taken.push(part);
+            }
+        }
+        self.items -= n;
+        Batch {
+            resources: taken,
+            items: n,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

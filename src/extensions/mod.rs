@@ -1,0 +1,3 @@
+//! Extensions: components outside the data path.
+
+pub mod health_check;

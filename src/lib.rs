@@ -1,0 +1,21 @@
+//! ferrocol: a Rust collector that runs OpenTelemetry Collector (otelcol) configs as a
+//! Kubernetes node agent.
+//!
+//! The crate is organised one module per responsibility (see `docs/ARCHITECTURE.md`):
+//! `config` parses and validates otelcol YAML, `component` holds the factory traits and the
+//! single registry of built-in components, `pipeline` wires built components into running
+//! async stages, and `receivers`, `processors`, `exporters`, `extensions` hold the
+//! components themselves. `telemetry` is the collector's own logs and metrics.
+
+// pub mod app;
+// pub mod cli;
+pub mod component;
+pub mod config;
+pub mod data;
+pub mod exporters;
+pub mod extensions;
+pub mod pipeline;
+pub mod processors;
+pub mod receivers;
+// pub mod shutdown;
+pub mod telemetry;

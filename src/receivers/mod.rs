@@ -1,0 +1,3 @@
+//! Receivers: components that bring data into the collector.
+
+pub mod otlp;
