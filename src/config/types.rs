@@ -180,3 +180,76 @@ mod tests {
         assert_eq!(s.h["j"], "x");
     }
 }
+
+/// An optional sub-section where presence matters (otelcol's `configoptional`): the key
+/// present with a null value means "enabled with defaults", `enabled: false` inside it means
+/// disabled, and an absent key means disabled. Use with `#[serde(default, deserialize_with =
+/// "optional_section")]` on an `Option<T>` field.
+pub fn optional_section<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned + Default,
+{
+    let v = serde_yaml::Value::deserialize(d)?;
+    match v {
+        serde_yaml::Value::Null => Ok(Some(T::default())),
+        serde_yaml::Value::Mapping(mut m) => {
+            let key = serde_yaml::Value::String("enabled".into());
+            if let Some(en) = m.remove(&key) {
+                match en {
+                    serde_yaml::Value::Bool(false) => return Ok(None),
+                    serde_yaml::Value::Bool(true) => {}
+                    other => {
+                        return Err(serde::de::Error::custom(format!(
+                            "unexpected type {} for 'enabled': got '{}' value expected 'true' or 'false'",
+                            describe(&other),
+                            scalar_text(other.clone()).unwrap_or_default()
+                        )))
+                    }
+                }
+            }
+            if m.is_empty() {
+                return Ok(Some(T::default()));
+            }
+            serde_yaml::from_value(serde_yaml::Value::Mapping(m))
+                .map(Some)
+                .map_err(serde::de::Error::custom)
+        }
+        other => Err(serde::de::Error::custom(format!(
+            "expected a map or nothing, got {}",
+            describe(&other)
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod optional_tests {
+    use super::*;
+
+    #[derive(Debug, Default, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields, default)]
+    struct Inner {
+        endpoint: String,
+    }
+    #[derive(Debug, Default, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields, default)]
+    struct Outer {
+        #[serde(deserialize_with = "optional_section")]
+        grpc: Option<Inner>,
+        #[serde(deserialize_with = "optional_section")]
+        http: Option<Inner>,
+    }
+
+    #[test]
+    fn presence_decides() {
+        let o: Outer = serde_yaml::from_str("grpc:\n").unwrap();
+        assert_eq!(o.grpc, Some(Inner::default()));
+        assert_eq!(o.http, None);
+        let o: Outer = serde_yaml::from_str("grpc: {enabled: false}\nhttp: {endpoint: x}").unwrap();
+        assert_eq!(o.grpc, None);
+        assert_eq!(o.http.unwrap().endpoint, "x");
+        let e = serde_yaml::from_str::<Outer>("grpc: {enabled: 3}").unwrap_err().to_string();
+        assert!(e.contains("for 'enabled'"), "{e}");
+        assert!(serde_yaml::from_str::<Outer>("grpc: {bogus: 1}").is_err());
+    }
+}
