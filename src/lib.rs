@@ -7,8 +7,8 @@
 //! async stages, and `receivers`, `processors`, `exporters`, `extensions` hold the
 //! components themselves. `telemetry` is the collector's own logs and metrics.
 
-// pub mod app;
-// pub mod cli;
+pub mod app;
+pub mod cli;
 pub mod component;
 pub mod config;
 pub mod data;
@@ -17,5 +17,5 @@ pub mod extensions;
 pub mod pipeline;
 pub mod processors;
 pub mod receivers;
-// pub mod shutdown;
+pub mod shutdown;
 pub mod telemetry;

@@ -248,7 +248,9 @@ mod optional_tests {
         let o: Outer = serde_yaml::from_str("grpc: {enabled: false}\nhttp: {endpoint: x}").unwrap();
         assert_eq!(o.grpc, None);
         assert_eq!(o.http.unwrap().endpoint, "x");
-        let e = serde_yaml::from_str::<Outer>("grpc: {enabled: 3}").unwrap_err().to_string();
+        let e = serde_yaml::from_str::<Outer>("grpc: {enabled: 3}")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("for 'enabled'"), "{e}");
         assert!(serde_yaml::from_str::<Outer>("grpc: {bogus: 1}").is_err());
     }

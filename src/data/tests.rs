@@ -1,2 +1,195 @@
+//! Splitting and counting tests over all three signals.
+
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::metrics::v1::{
+    metric, number_data_point, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+use super::*;
+
+fn resource(name: &str) -> Option<Resource> {
+    Some(Resource {
+        attributes: vec![KeyValue {
+            key: "service.name".into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(name.into())),
+            }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+}
+
+fn point(v: i64) -> NumberDataPoint {
+    NumberDataPoint {
+        value: Some(number_data_point::Value::AsInt(v)),
+        ..Default::default()
+    }
+}
+
+/// Two resources; the first has a gauge of 3 points and a sum of 2, the second a gauge of 4.
+fn metrics() -> Batch<Metrics> {
+    let gauge = |name: &str, vals: &[i64]| Metric {
+        name: name.into(),
+        data: Some(metric::Data::Gauge(Gauge {
+            data_points: vals.iter().map(|v| point(*v)).collect(),
+        })),
+        ..Default::default()
+    };
+    let sum = Metric {
+        name: "s".into(),
+        data: Some(metric::Data::Sum(Sum {
+            data_points: vec![point(10), point(11)],
+            aggregation_temporality: 2,
+            is_monotonic: true,
+        })),
+        ..Default::default()
+    };
+    Batch::new(vec![
+        ResourceMetrics {
+            resource: resource("a"),
+            scope_metrics: vec![ScopeMetrics {
+                scope: Some(InstrumentationScope {
+                    name: "scope".into(),
+                    ..Default::default()
+                }),
+                metrics: vec![gauge("g", &[1, 2, 3]), sum],
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        },
+        ResourceMetrics {
+            resource: resource("b"),
+            scope_metrics: vec![ScopeMetrics {
+                scope: None,
+                metrics: vec![gauge("h", &[4, 5, 6, 7])],
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        },
+    ])
+}
+
+fn values(b: &Batch<Metrics>) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for r in b.resources() {
+        for s in &r.scope_metrics {
+            for m in &s.metrics {
+                let pts = match &m.data {
+                    Some(metric::Data::Gauge(g)) => &g.data_points,
+                    Some(metric::Data::Sum(s)) => &s.data_points,
+                    _ => continue,
+                };
+                for p in pts {
+                    if let Some(number_data_point::Value::AsInt(v)) = p.value {
+                        out.push((m.name.clone(), v));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 #[test]
-fn placeholder() {}
+fn counts_metric_points() {
+    assert_eq!(metrics().items(), 9);
+}
+
+#[test]
+fn splits_metrics_at_point_granularity_preserving_order() {
+    let mut b = metrics();
+    let all = values(&b);
+    let first = b.split_front(2);
+    assert_eq!(first.items(), 2);
+    assert_eq!(b.items(), 7);
+    let second = b.split_front(4);
+    assert_eq!(second.items(), 4);
+    // The sum keeps its temporality and monotonicity after a split.
+    let s = second.resources()[0].scope_metrics[0]
+        .metrics
+        .iter()
+        .find(|m| m.name == "s")
+        .and_then(|m| m.data.clone());
+    assert!(matches!(
+        s,
+        Some(metric::Data::Sum(Sum {
+            aggregation_temporality: 2,
+            is_monotonic: true,
+            ..
+        }))
+    ));
+    // Headers are cloned: the split-off part keeps resource and scope.
+    assert_eq!(first.resources()[0].resource, resource("a"));
+    assert_eq!(
+        first.resources()[0].scope_metrics[0]
+            .scope
+            .as_ref()
+            .map(|s| s.name.as_str()),
+        Some("scope")
+    );
+    let rest = b.split_front(100);
+    assert!(b.is_empty());
+    let mut joined = values(&first);
+    joined.extend(values(&second));
+    joined.extend(values(&rest));
+    assert_eq!(joined, all);
+    // Recount matches the cached counts.
+    let mut r = rest.clone();
+    r.recount();
+    assert_eq!(r.items(), rest.items());
+}
+
+#[test]
+fn splits_spans_and_logs() {
+    let spans: Vec<Span> = (0..5)
+        .map(|i| Span {
+            name: format!("s{i}"),
+            ..Default::default()
+        })
+        .collect();
+    let mut t = Batch::<Traces>::new(vec![ResourceSpans {
+        resource: resource("t"),
+        scope_spans: vec![ScopeSpans {
+            scope: None,
+            spans,
+            schema_url: String::new(),
+        }],
+        schema_url: String::new(),
+    }]);
+    let head = t.split_front(3);
+    assert_eq!((head.items(), t.items()), (3, 2));
+    assert_eq!(t.resources()[0].scope_spans[0].spans[0].name, "s3");
+    let logs: Vec<LogRecord> = (0..4)
+        .map(|i| LogRecord {
+            severity_text: format!("l{i}"),
+            ..Default::default()
+        })
+        .collect();
+    let mut l = Batch::<Logs>::new(vec![ResourceLogs {
+        resource: resource("l"),
+        scope_logs: vec![ScopeLogs {
+            scope: None,
+            log_records: logs,
+            schema_url: String::new(),
+        }],
+        schema_url: String::new(),
+    }]);
+    let head = l.split_front(1);
+    assert_eq!(
+        head.resources()[0].scope_logs[0].log_records[0].severity_text,
+        "l0"
+    );
+    assert_eq!(l.items(), 3);
+}
+
+#[test]
+fn request_round_trip() {
+    let b = metrics();
+    let req = b.to_request();
+    let back = Batch::<Metrics>::from_request(req);
+    assert_eq!(back, b);
+}

@@ -4,6 +4,6 @@
 
 pub mod config;
 pub mod events;
-// pub mod logging;
+pub mod logging;
 pub mod metrics;
-// pub mod server;
+pub mod server;
