@@ -1,0 +1,48 @@
+//! Integration-test harness: a ferrocol process started from a YAML config on free loopback
+//! ports, an OTLP sink (gRPC and HTTP servers recording what arrives, with scriptable
+//! failures), OTLP clients, and numbered test data whose content the tests check.
+
+#![allow(dead_code)]
+
+pub mod data;
+pub mod process;
+pub mod sink;
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+/// A free loopback TCP port (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Polls `f` until it returns Some or `timeout` passes.
+pub async fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Reads one sample value from a Prometheus text exposition (`name{labels} value`): the sum
+/// over every series of `name` whose label text contains all of `label_parts`.
+pub fn metric_value(text: &str, name: &str, label_parts: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            let series = l.split_whitespace().next().unwrap_or("");
+            let n = series.split('{').next().unwrap_or("");
+            n == name && label_parts.iter().all(|p| series.contains(p))
+        })
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
+}

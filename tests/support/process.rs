@@ -1,0 +1,95 @@
+//! A ferrocol process under test: written config, free ports, stderr captured to a file,
+//! readiness by polling the self-metrics endpoint, SIGTERM and exit status.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Collector {
+    pub child: Option<Child>,
+    pub metrics_port: u16,
+    pub dir: tempfile::TempDir,
+    pub log: PathBuf,
+}
+
+impl Collector {
+    /// Starts ferrocol with `yaml` (the placeholder `METRICS_PORT` is replaced by a free port
+    /// for the self-metrics endpoint) and waits until the self-metrics endpoint answers.
+    pub async fn start(yaml: &str) -> Collector {
+        Self::start_args(yaml, &[]).await
+    }
+
+    pub async fn start_args(yaml: &str, args: &[&str]) -> Collector {
+        let metrics_port = super::free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config.yaml");
+        let yaml = yaml.replace("METRICS_PORT", &metrics_port.to_string());
+        let yaml = if yaml.contains("telemetry:") {
+            yaml
+        } else {
+            format!("{yaml}\n  telemetry:\n    metrics:\n      readers:\n        - pull: {{exporter: {{prometheus: {{host: 127.0.0.1, port: {metrics_port}}}}}}}\n")
+        };
+        std::fs::write(&cfg, &yaml).unwrap();
+        let log = dir.path().join("stderr.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_ferrocol"))
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let c = Collector { child: Some(child), metrics_port, dir, log };
+        let end = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < end {
+            if c.metrics_text().await.is_some() {
+                return c;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("ferrocol did not become ready:\n{}", c.stderr());
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The self-metrics exposition, if the endpoint answers.
+    pub async fn metrics_text(&self) -> Option<String> {
+        let url = format!("http://127.0.0.1:{}/metrics", self.metrics_port);
+        let resp = reqwest::get(&url).await.ok()?;
+        resp.text().await.ok()
+    }
+
+    pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+        let t = self.metrics_text().await.unwrap_or_default();
+        super::metric_value(&t, name, labels)
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub async fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                return st;
+            }
+            if Instant::now() > end {
+                let _ = child.kill();
+                panic!("ferrocol did not exit after SIGTERM:\n{}", self.stderr());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
