@@ -4,7 +4,9 @@
 //! merged), and encode every emitted batch as an export request. Throughput is reported in
 //! metric data points per second (one core: criterion runs on the calling thread).
 
-use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ferrocol::component::context::BuildContext;
 use ferrocol::component::factory::AnyProcessor;
 use ferrocol::component::registry::Registry;
@@ -59,7 +61,10 @@ fn request() -> ExportMetricsServiceRequest {
     ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             resource: Some(Resource {
-                attributes: vec![kv("service.name", "checkout"), kv("k8s.pod.name", "checkout-7d9f")],
+                attributes: vec![
+                    kv("service.name", "checkout"),
+                    kv("k8s.pod.name", "checkout-7d9f"),
+                ],
                 ..Default::default()
             }),
             scope_metrics: vec![ScopeMetrics {
@@ -78,8 +83,12 @@ fn request() -> ExportMetricsServiceRequest {
 fn bench(c: &mut Criterion) {
     let bytes = request().encode_to_vec();
     let points = Batch::<Metrics>::from_request(request()).items() as u64;
-    let factory = Registry::builtin().processor("batch").expect("batch factory");
-    let raw: serde_yaml::Value = serde_yaml::from_str("{send_batch_size: 8192, send_batch_max_size: 8192, timeout: 1s}").expect("yaml");
+    let factory = Registry::builtin()
+        .processor("batch")
+        .expect("batch factory");
+    let raw: serde_yaml::Value =
+        serde_yaml::from_str("{send_batch_size: 8192, send_batch_max_size: 8192, timeout: 1s}")
+            .expect("yaml");
     let ctx = BuildContext::for_test(Kind::Processor, "batch");
     let Ok(AnyProcessor::Metrics(mut batcher)) = factory.build(&raw, &ctx, Signal::Metrics) else {
         panic!("batch processor did not build for metrics");
@@ -90,13 +99,16 @@ fn bench(c: &mut Criterion) {
         let mut out = Vec::new();
         let mut encoded = Vec::with_capacity(bytes.len() * 2);
         b.iter(|| {
-            let req = ExportMetricsServiceRequest::decode(black_box(bytes.as_slice())).expect("decode");
+            let req =
+                ExportMetricsServiceRequest::decode(black_box(bytes.as_slice())).expect("decode");
             let batch = Batch::<Metrics>::from_request(req);
             out.clear();
             batcher.process(batch, &mut out).expect("process");
             for b in out.drain(..) {
                 encoded.clear();
-                Metrics::into_request(b.into_resources()).encode(&mut encoded).expect("encode");
+                Metrics::into_request(b.into_resources())
+                    .encode(&mut encoded)
+                    .expect("encode");
                 black_box(&encoded);
             }
         })

@@ -17,5 +17,6 @@ pub mod extensions;
 pub mod pipeline;
 pub mod processors;
 pub mod receivers;
+pub mod relabel;
 pub mod shutdown;
 pub mod telemetry;

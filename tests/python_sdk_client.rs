@@ -51,15 +51,22 @@ async fn python_sdk_pushes_over_grpc_and_http() {
         sink.grpc_addr.port()
     );
     let col = Collector::start(&yaml).await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/python/otlp_sdk_client.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/python/otlp_sdk_client.py"
+    );
     for (proto, ep, svc) in [
         ("grpc", format!("127.0.0.1:{grpc}"), "py-grpc"),
         ("http", format!("http://127.0.0.1:{http}"), "py-http"),
     ] {
-        let out = tokio::task::spawn_blocking(move || Command::new("python3").args([script, proto, &ep, svc]).output())
-            .await
-            .unwrap()
-            .expect("python3");
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new("python3")
+                .args([script, proto, &ep, svc])
+                .output()
+        })
+        .await
+        .unwrap()
+        .expect("python3");
         assert!(
             out.status.success(),
             "python SDK over {proto} failed:\n{}\n{}",
@@ -70,7 +77,10 @@ async fn python_sdk_pushes_over_grpc_and_http() {
     let done = wait_for(Duration::from_secs(15), || {
         let spans = span_names(&sink.rec().traces).len();
         let logs = log_bodies(&sink.rec().logs).len();
-        (spans == 10 && logs == 6 && counter_values(&sink, "py-grpc").len() == 1 && counter_values(&sink, "py-http").len() == 1)
+        (spans == 10
+            && logs == 6
+            && counter_values(&sink, "py-grpc").len() == 1
+            && counter_values(&sink, "py-http").len() == 1)
             .then_some(())
     })
     .await;
@@ -78,14 +88,20 @@ async fn python_sdk_pushes_over_grpc_and_http() {
     let spans = span_names(&sink.rec().traces);
     for svc in ["py-grpc", "py-http"] {
         for i in 0..5 {
-            assert!(spans.contains(&(svc.to_string(), format!("py-span-{i}"))), "{svc} span {i} missing: {spans:?}");
+            assert!(
+                spans.contains(&(svc.to_string(), format!("py-span-{i}"))),
+                "{svc} span {i} missing: {spans:?}"
+            );
         }
         assert_eq!(counter_values(&sink, svc), vec![7]);
     }
     let logs = log_bodies(&sink.rec().logs);
     for svc in ["py-grpc", "py-http"] {
         for i in 0..3 {
-            assert!(logs.contains(&(svc.to_string(), format!("py-log-{i}"))), "{logs:?}");
+            assert!(
+                logs.contains(&(svc.to_string(), format!("py-log-{i}"))),
+                "{logs:?}"
+            );
         }
     }
 }

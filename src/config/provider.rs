@@ -140,7 +140,7 @@ pub(crate) fn retrieve_with_warnings(
                 Ok(EnvResult::Text(text)) => doc_from_yaml(name, &text),
             }
         }
-        "yaml" => doc_from_yaml(format!("yaml:{opaque}"), opaque),
+        "yaml" => doc_from_yaml(inline_name(opaque), opaque),
         "http" | "https" => Err(ConfigError::new(
             "",
             format!(
@@ -154,6 +154,17 @@ pub(crate) fn retrieve_with_warnings(
             format!("unsupported scheme on URI {}", go_quote(uri)),
         )),
     }
+}
+
+/// A readable source name for inline YAML: the text itself when short and on one line,
+/// otherwise its first line, shortened.
+fn inline_name(opaque: &str) -> String {
+    let first = opaque.lines().next().unwrap_or("");
+    if first.len() == opaque.len() && opaque.chars().count() <= 80 {
+        return format!("yaml:{opaque}");
+    }
+    let short: String = first.chars().take(60).collect();
+    format!("yaml:{short}...")
 }
 
 /// Go's `^[A-z]:` check (the range deliberately includes `[\]^_` and backtick, as in Go).

@@ -27,14 +27,14 @@ impl RateLimit {
         static EPOCH: OnceLock<Instant> = OnceLock::new();
         let now = EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1;
         let last = self.last_ms.load(Ordering::Relaxed);
-        if last == 0 || now.saturating_sub(last) >= LOG_EVERY.as_millis() as u64 {
-            if self
+        let due = last == 0 || now.saturating_sub(last) >= LOG_EVERY.as_millis() as u64;
+        if due
+            && self
                 .last_ms
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
-            {
-                return Some(self.suppressed.swap(0, Ordering::Relaxed));
-            }
+        {
+            return Some(self.suppressed.swap(0, Ordering::Relaxed));
         }
         self.suppressed.fetch_add(1, Ordering::Relaxed);
         None

@@ -150,7 +150,9 @@ pub fn log_bodies(reqs: &[ExportLogsServiceRequest]) -> Vec<(String, String)> {
             let svc = service_of(&rl.resource);
             for sl in &rl.scope_logs {
                 for l in &sl.log_records {
-                    if let Some(any_value::Value::StringValue(s)) = l.body.as_ref().and_then(|b| b.value.as_ref()) {
+                    if let Some(any_value::Value::StringValue(s)) =
+                        l.body.as_ref().and_then(|b| b.value.as_ref())
+                    {
                         out.push((svc.clone(), s.clone()));
                     }
                 }

@@ -39,7 +39,12 @@ impl Collector {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let c = Collector { child: Some(child), metrics_port, dir, log };
+        let c = Collector {
+            child: Some(child),
+            metrics_port,
+            dir,
+            log,
+        };
         let end = Instant::now() + Duration::from_secs(20);
         while Instant::now() < end {
             if c.metrics_text().await.is_some() {

@@ -13,12 +13,24 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
-use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{MetricsService, MetricsServiceServer};
-use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use prost::Message;
 use tokio_util::sync::CancellationToken;
 
@@ -98,9 +110,21 @@ impl Sink {
         let s1 = stop.clone();
         tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
-                .add_service(MetricsServiceServer::new(g.clone()).accept_compressed(tonic::codec::CompressionEncoding::Gzip).accept_compressed(tonic::codec::CompressionEncoding::Zstd))
-                .add_service(TraceServiceServer::new(g.clone()).accept_compressed(tonic::codec::CompressionEncoding::Gzip).accept_compressed(tonic::codec::CompressionEncoding::Zstd))
-                .add_service(LogsServiceServer::new(g).accept_compressed(tonic::codec::CompressionEncoding::Gzip).accept_compressed(tonic::codec::CompressionEncoding::Zstd))
+                .add_service(
+                    MetricsServiceServer::new(g.clone())
+                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+                        .accept_compressed(tonic::codec::CompressionEncoding::Zstd),
+                )
+                .add_service(
+                    TraceServiceServer::new(g.clone())
+                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+                        .accept_compressed(tonic::codec::CompressionEncoding::Zstd),
+                )
+                .add_service(
+                    LogsServiceServer::new(g)
+                        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+                        .accept_compressed(tonic::codec::CompressionEncoding::Zstd),
+                )
                 .serve_with_incoming_shutdown(tokio_stream_from(grpc), s1.cancelled())
                 .await;
         });
@@ -108,14 +132,39 @@ impl Sink {
         let http_addr = http.local_addr().unwrap();
         let st = state.clone();
         let app = Router::new()
-            .route("/v1/metrics", post({ let s = st.clone(); move |h: HeaderMap, b: Bytes| http_export(s, "metrics", h, b) }))
-            .route("/v1/traces", post({ let s = st.clone(); move |h: HeaderMap, b: Bytes| http_export(s, "traces", h, b) }))
-            .route("/v1/logs", post({ let s = st.clone(); move |h: HeaderMap, b: Bytes| http_export(s, "logs", h, b) }));
+            .route(
+                "/v1/metrics",
+                post({
+                    let s = st.clone();
+                    move |h: HeaderMap, b: Bytes| http_export(s, "metrics", h, b)
+                }),
+            )
+            .route(
+                "/v1/traces",
+                post({
+                    let s = st.clone();
+                    move |h: HeaderMap, b: Bytes| http_export(s, "traces", h, b)
+                }),
+            )
+            .route(
+                "/v1/logs",
+                post({
+                    let s = st.clone();
+                    move |h: HeaderMap, b: Bytes| http_export(s, "logs", h, b)
+                }),
+            );
         let s2 = stop.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(http, app).with_graceful_shutdown(async move { s2.cancelled().await }).await;
+            let _ = axum::serve(http, app)
+                .with_graceful_shutdown(async move { s2.cancelled().await })
+                .await;
         });
-        Sink { grpc_addr, http_addr, state, stop }
+        Sink {
+            grpc_addr,
+            http_addr,
+            state,
+            stop,
+        }
     }
 
     pub fn set(&self, b: Behaviour) {
@@ -127,7 +176,9 @@ impl Sink {
     }
 }
 
-fn tokio_stream_from(l: tokio::net::TcpListener) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+fn tokio_stream_from(
+    l: tokio::net::TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
     futures::stream::unfold(l, |l| async move {
         let r = l.accept().await.map(|(s, _)| s);
         Some((r, l))
@@ -142,7 +193,10 @@ impl GrpcSink {
         let (fail, delay) = self.0.attempt();
         tokio::time::sleep(delay).await;
         if let Some(b) = fail {
-            return Err(tonic::Status::new(b.fail_grpc.unwrap_or(tonic::Code::Unavailable), "scripted failure"));
+            return Err(tonic::Status::new(
+                b.fail_grpc.unwrap_or(tonic::Code::Unavailable),
+                "scripted failure",
+            ));
         }
         self.0.rec.lock().unwrap().grpc_metadata.push(md.clone());
         Ok(())
@@ -151,7 +205,10 @@ impl GrpcSink {
 
 #[tonic::async_trait]
 impl MetricsService for GrpcSink {
-    async fn export(&self, req: tonic::Request<ExportMetricsServiceRequest>) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+    async fn export(
+        &self,
+        req: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
         self.gate(req.metadata()).await?;
         self.0.rec.lock().unwrap().metrics.push(req.into_inner());
         Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
@@ -160,7 +217,10 @@ impl MetricsService for GrpcSink {
 
 #[tonic::async_trait]
 impl TraceService for GrpcSink {
-    async fn export(&self, req: tonic::Request<ExportTraceServiceRequest>) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+    async fn export(
+        &self,
+        req: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         self.gate(req.metadata()).await?;
         self.0.rec.lock().unwrap().traces.push(req.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
@@ -169,7 +229,10 @@ impl TraceService for GrpcSink {
 
 #[tonic::async_trait]
 impl LogsService for GrpcSink {
-    async fn export(&self, req: tonic::Request<ExportLogsServiceRequest>) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+    async fn export(
+        &self,
+        req: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
         self.gate(req.metadata()).await?;
         self.0.rec.lock().unwrap().logs.push(req.into_inner());
         Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
@@ -177,10 +240,16 @@ impl LogsService for GrpcSink {
 }
 
 fn decompress(h: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, String> {
-    match h.get("content-encoding").and_then(|v| v.to_str().ok()).unwrap_or("") {
+    match h
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+    {
         "gzip" => {
             let mut out = Vec::new();
-            flate2::read::GzDecoder::new(body).read_to_end(&mut out).map_err(|e| e.to_string())?;
+            flate2::read::GzDecoder::new(body)
+                .read_to_end(&mut out)
+                .map_err(|e| e.to_string())?;
             Ok(out)
         }
         "zstd" => zstd::decode_all(body).map_err(|e| e.to_string()),
@@ -193,9 +262,14 @@ async fn http_export(s: State, signal: &'static str, h: HeaderMap, body: Bytes) 
     let (fail, delay) = s.attempt();
     tokio::time::sleep(delay).await;
     if let Some(b) = fail {
-        let mut resp = (StatusCode::from_u16(b.fail_http).unwrap_or(StatusCode::SERVICE_UNAVAILABLE), "scripted failure").into_response();
+        let mut resp = (
+            StatusCode::from_u16(b.fail_http).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            "scripted failure",
+        )
+            .into_response();
         if let Some(ra) = b.retry_after {
-            resp.headers_mut().insert("retry-after", ra.to_string().parse().unwrap());
+            resp.headers_mut()
+                .insert("retry-after", ra.to_string().parse().unwrap());
         }
         return resp;
     }
@@ -203,7 +277,11 @@ async fn http_export(s: State, signal: &'static str, h: HeaderMap, body: Bytes) 
         Ok(r) => r,
         Err(e) => return (StatusCode::BAD_REQUEST, e).into_response(),
     };
-    let json = h.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").starts_with("application/json");
+    let json = h
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .starts_with("application/json");
     let mut rec = s.rec.lock().unwrap();
     rec.headers.push(h.clone());
     let ok = match signal {
@@ -213,14 +291,26 @@ async fn http_export(s: State, signal: &'static str, h: HeaderMap, body: Bytes) 
     };
     match ok {
         Ok(()) => {
-            let ct = if json { "application/json" } else { "application/x-protobuf" };
-            (StatusCode::OK, [("content-type", ct)], if json { b"{}".to_vec() } else { Vec::new() }).into_response()
+            let ct = if json {
+                "application/json"
+            } else {
+                "application/x-protobuf"
+            };
+            (
+                StatusCode::OK,
+                [("content-type", ct)],
+                if json { b"{}".to_vec() } else { Vec::new() },
+            )
+                .into_response()
         }
         Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
     }
 }
 
-fn decode<T: Message + Default + serde::de::DeserializeOwned>(raw: &[u8], json: bool) -> Result<T, String> {
+fn decode<T: Message + Default + serde::de::DeserializeOwned>(
+    raw: &[u8],
+    json: bool,
+) -> Result<T, String> {
     if json {
         serde_json::from_slice(raw).map_err(|e| e.to_string())
     } else {
