@@ -13,6 +13,7 @@ pub mod component;
 pub mod config;
 pub mod data;
 pub mod exporters;
+pub mod exposition;
 pub mod extensions;
 pub mod pipeline;
 pub mod processors;
