@@ -12,3 +12,6 @@ pub mod running;
 
 /// Capacity, in batches, of each pipeline's input channel (receiver -> pipeline boundary).
 pub const PIPELINE_INPUT_CAPACITY: usize = 16;
+
+#[cfg(test)]
+mod tests;
