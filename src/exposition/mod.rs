@@ -46,3 +46,8 @@ pub fn format_for(content_type: Option<&str>, fallback: Option<Format>) -> Resul
 
 #[cfg(test)]
 mod tests;
+
+/// Go-compatible float parsing (`NaN`, `+Inf`, exponent forms), for label values such as `le`.
+pub fn parse_float_pub(s: &str) -> Option<f64> {
+    lexer::parse_float(s)
+}

@@ -1,3 +1,4 @@
 //! Receivers: components that bring data into the collector.
 
 pub mod otlp;
+pub mod prometheus;
