@@ -446,11 +446,11 @@ impl Converter {
                 h.stale |= stale;
                 match suffix {
                     "_bucket" => {
-                        let bound = le
-                            .and_then(|l| crate::exposition::parse_float_pub(l))
-                            .ok_or_else(|| {
-                                format!("histogram bucket of {family} without a valid le label")
-                            })?;
+                        let bound =
+                            le.and_then(crate::exposition::parse_float_pub)
+                                .ok_or_else(|| {
+                                    format!("histogram bucket of {family} without a valid le label")
+                                })?;
                         h.buckets.push((bound, value));
                         h.exemplars.extend(exemplars);
                     }
