@@ -4,3 +4,4 @@ pub mod debug;
 pub mod otlp;
 pub mod otlphttp;
 pub mod queue;
+pub mod tls;

@@ -3,3 +3,4 @@
 //! side lands; configs naming it are reported as using a component ferrocol lacks.
 
 pub mod convert;
+pub mod yaml_reader;
