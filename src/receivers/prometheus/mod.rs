@@ -3,4 +3,5 @@
 //! side lands; configs naming it are reported as using a component ferrocol lacks.
 
 pub mod convert;
+pub mod promconfig;
 pub mod yaml_reader;
