@@ -11,8 +11,7 @@ fn parse_str(y: &str) -> Result<PromConfig, Errors> {
 
 fn errors(y: &str) -> String {
     parse_str(y)
-        .err()
-        .expect("expected errors")
+        .expect_err("expected errors")
         .iter()
         .map(|(p, m)| format!("{p}: {m}"))
         .collect::<Vec<_>>()
