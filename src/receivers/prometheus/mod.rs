@@ -4,4 +4,5 @@
 
 pub mod convert;
 pub mod promconfig;
+pub mod target;
 pub mod yaml_reader;
