@@ -142,7 +142,10 @@ pub async fn run(opts: RunOptions) -> Result<(), AppError> {
             .set(1.0);
     }
 
+    // Self-metrics listeners are bound now (a port clash fails the start) but served only
+    // once the topology runs, so an answering endpoint means the collector is up.
     let telemetry_stop = CancellationToken::new();
+    let mut telemetry_tasks = Vec::new();
     for ep in cfg.service.telemetry.metrics.pull_endpoints() {
         let addr = crate::telemetry::server::resolve_endpoint(&ep.host, ep.port).map_err(|m| {
             AppError::Telemetry {
@@ -156,7 +159,7 @@ pub async fn run(opts: RunOptions) -> Result<(), AppError> {
                     addr: addr.to_string(),
                     message: e.to_string(),
                 })?;
-        tokio::spawn(task);
+        telemetry_tasks.push(task);
     }
 
     let graph = Graph::from_config(cfg);
@@ -169,6 +172,9 @@ pub async fn run(opts: RunOptions) -> Result<(), AppError> {
     })?;
     let topology = RunningTopology::start(built);
     status.set(Health::Ready);
+    for t in telemetry_tasks {
+        tokio::spawn(t);
+    }
     tracing::info!(
         pipelines = graph.pipelines.len(),
         receivers = graph.receivers.len(),

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod component;
 pub mod config;
 pub mod data;
+pub mod discovery;
 pub mod exporters;
 pub mod exposition;
 pub mod extensions;

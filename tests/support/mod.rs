@@ -11,6 +11,12 @@ pub mod sink;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+/// Installs the process-wide rustls crypto provider (ring), as `main` does; reqwest and tonic
+/// clients in tests need it. Idempotent.
+pub fn init() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A free loopback TCP port (bound then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -46,3 +52,4 @@ pub fn metric_value(text: &str, name: &str, label_parts: &[&str]) -> f64 {
         .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
         .sum()
 }
+pub mod fake_apiserver;

@@ -20,6 +20,7 @@ impl Collector {
     }
 
     pub async fn start_args(yaml: &str, args: &[&str]) -> Collector {
+        super::init();
         let metrics_port = super::free_port();
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("config.yaml");

@@ -101,6 +101,7 @@ impl Sink {
     }
 
     pub async fn start_with(b: Behaviour) -> Sink {
+        super::init();
         let state = State::default();
         *state.behaviour.lock().unwrap() = b;
         let stop = CancellationToken::new();

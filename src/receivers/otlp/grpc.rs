@@ -149,12 +149,18 @@ async fn count_rejects(
 ) -> axum::response::Response {
     let handled = Handled(Arc::new(AtomicBool::new(false)));
     req.extensions_mut().insert(handled.clone());
-    let resp = next.run(req).await;
+    let mut resp = next.run(req).await;
     if !handled.0.load(Ordering::Relaxed) {
-        if let Some(reason) =
-            tonic::Status::from_header_map(resp.headers()).and_then(|s| classify(&s))
-        {
-            rejects.record(reason);
+        if let Some(status) = tonic::Status::from_header_map(resp.headers()) {
+            if let Some(reason) = classify(&status) {
+                rejects.record(reason);
+            }
+            // tonic reports an over-limit message as OutOfRange; grpc-go (and so otelcol)
+            // answers ResourceExhausted, which is what clients expect.
+            if status.code() == tonic::Code::OutOfRange {
+                resp.headers_mut()
+                    .insert("grpc-status", http::HeaderValue::from_static("8"));
+            }
         }
     }
     resp
