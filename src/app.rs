@@ -25,9 +25,9 @@ pub const DEFAULT_CONFIG: &str = include_str!("../configs/default.yaml");
 /// Errors that end the process (exit code 1).
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] ConfigErrors),
-    #[error("{0}")]
+    #[error(transparent)]
     Build(#[from] BuildError),
     #[error("cannot serve self-metrics on {addr}: {message}")]
     Telemetry { addr: String, message: String },

@@ -80,6 +80,8 @@ pub enum Sizer {
     #[default]
     Requests,
     Items,
+    /// Size of the protobuf encoding.
+    Bytes,
 }
 
 /// `sending_queue`.
@@ -94,6 +96,10 @@ pub struct QueueConfig {
     pub wait_for_result: bool,
     /// Persistent queues need a storage extension, which ferrocol does not have yet.
     pub storage: Option<String>,
+    /// otelcol's in-queue batching (`flush_timeout`, `min_size`, `max_size`, `sizer`,
+    /// `partition`). Accepted; ferrocol sends each queued request as it is (batch with the
+    /// `batch` processor), and says so at start.
+    pub batch: Option<serde_yaml::Value>,
 }
 
 impl Default for QueueConfig {
@@ -106,6 +112,7 @@ impl Default for QueueConfig {
             block_on_overflow: false,
             wait_for_result: false,
             storage: None,
+            batch: None,
         }
     }
 }

@@ -72,10 +72,7 @@ impl<S: SignalData> ExporterInput<S> {
                 capacity,
                 block,
             } => {
-                let cost = match sizer {
-                    Sizer::Requests => 1,
-                    Sizer::Items => (batch.items() as u32).clamp(1, *capacity),
-                };
+                let cost = cost_of(*sizer, &batch, *capacity);
                 let items = batch.items() as u64;
                 let permit = if *block {
                     Arc::clone(permits).acquire_many_owned(cost).await.ok()
@@ -130,6 +127,12 @@ pub fn start<S: SignalData>(
         &labels,
     );
     let queue_cfg = settings.queue.clone();
+    if queue_cfg.batch.is_some() {
+        tracing::warn!(
+            exporter = exporter_id,
+            "sending_queue::batch is accepted but not applied: ferrocol queues requests as they come; use the batch processor to batch."
+        );
+    }
     let sender = Arc::new(RetrySender {
         exporter_id: exporter_id.to_string(),
         exporter,
@@ -167,10 +170,7 @@ pub fn start<S: SignalData>(
             loop {
                 let next = { rx.lock().await.recv().await };
                 let Some(q) = next else { break };
-                let cost = match sizer {
-                    Sizer::Requests => 1,
-                    Sizer::Items => (q.batch.items() as u64).clamp(1, u64::from(capacity)),
-                };
+                let cost = u64::from(cost_of(sizer, &q.batch, capacity));
                 queued.fetch_sub(cost, Ordering::Relaxed);
                 gauge.add(-(cost as f64));
                 let items = q.batch.items() as u64;
@@ -229,6 +229,21 @@ pub fn start<S: SignalData>(
         },
         task,
     )
+}
+
+/// What one request costs in the queue, in units of the sizer (at least 1, at most the
+/// capacity, so that one oversized request can still be queued alone).
+fn cost_of<S: SignalData>(sizer: Sizer, batch: &Batch<S>, capacity: u32) -> u32 {
+    let units = match sizer {
+        Sizer::Requests => 1,
+        Sizer::Items => batch.items(),
+        Sizer::Bytes => batch
+            .resources()
+            .iter()
+            .map(prost::Message::encoded_len)
+            .sum(),
+    };
+    u32::try_from(units).unwrap_or(u32::MAX).clamp(1, capacity)
 }
 
 /// How long exporters get to drain their queues on shutdown, by default.
