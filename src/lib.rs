@@ -22,3 +22,9 @@ pub mod receivers;
 pub mod relabel;
 pub mod shutdown;
 pub mod telemetry;
+
+/// Installs ring as the process-wide rustls crypto provider (idempotent). Every component that
+/// builds a TLS-capable client calls it, so no caller (binary, test, library user) has to.
+pub fn ensure_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

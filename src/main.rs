@@ -53,7 +53,7 @@ fn main() -> ExitCode {
 }
 
 fn run(load: LoadOptions, shutdown_timeout: &str) -> ExitCode {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    ferrocol::ensure_crypto_provider();
     let shutdown_timeout = match ferrocol::config::types::parse_go_duration(shutdown_timeout) {
         Ok(d) => d,
         Err(e) => {

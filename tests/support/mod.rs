@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 /// Installs the process-wide rustls crypto provider (ring), as `main` does; reqwest and tonic
 /// clients in tests need it. Idempotent.
 pub fn init() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    ferrocol::ensure_crypto_provider();
 }
 
 /// A free loopback TCP port (bound then released).

@@ -20,6 +20,16 @@ impl Collector {
     }
 
     pub async fn start_args(yaml: &str, args: &[&str]) -> Collector {
+        Self::launch(yaml, args, &[]).await
+    }
+
+    /// Starts with extra environment variables for the child (the test's own environment is
+    /// never changed).
+    pub async fn start_env(yaml: &str, env: &[(&str, &str)]) -> Collector {
+        Self::launch(yaml, &[], env).await
+    }
+
+    async fn launch(yaml: &str, args: &[&str], env: &[(&str, &str)]) -> Collector {
         super::init();
         let metrics_port = super::free_port();
         let dir = tempfile::tempdir().unwrap();
@@ -36,6 +46,7 @@ impl Collector {
             .arg("--config")
             .arg(&cfg)
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

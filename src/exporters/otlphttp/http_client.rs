@@ -28,6 +28,7 @@ const MAX_SUCCESS_BODY: usize = 1024 * 1024;
 
 /// Builds the HTTP client shared by one exporter instance's requests.
 pub fn build_client(cfg: &OtlpHttpConfig, urls: &[&str]) -> Result<reqwest::Client, String> {
+    crate::ensure_crypto_provider();
     let mut b = reqwest::Client::builder()
         .user_agent(user_agent())
         .redirect(reqwest::redirect::Policy::limited(10));
