@@ -1,18 +1,9 @@
 //! The real-world corpus in `../shared/conformance/real-configs`: `ferrocol validate` must judge
 //! every public otelcol config as `EXPECTED.tsv` says (exit status, and every listed string or
-//! `re:` regex in the output). Entries that need the prometheus receiver (issue 3) are listed in
-//! `NEEDS_PROMETHEUS`: for those the test asserts that the only reason for rejection is that
-//! receiver, so the list must shrink to nothing when it lands.
+//! `re:` regex in the output).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const NEEDS_PROMETHEUS: &[&str] = &[
-    "01-seed-node-agent.yaml",
-    "03-grafana-lgtm-otelcol-2025.yaml",
-    "06-gpcmol-helm-relay.yaml",
-    "08-newrelic-prometheus-static.yaml",
-];
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/real-configs")
@@ -63,12 +54,6 @@ fn real_world_configs_are_judged_as_otelcol_does() {
             .collect();
         let (code, out) = validate(&dir.join(file));
         checked += 1;
-        if NEEDS_PROMETHEUS.contains(&file) {
-            if code == 0 || !out.contains("receivers::prometheus") || out.lines().count() > 2 {
-                failures.push(format!("{file}: expected rejection only for the missing prometheus receiver, got exit {code}:\n{out}"));
-            }
-            continue;
-        }
         match verdict {
             "valid" if code != 0 => {
                 failures.push(format!("{file}: expected valid, exit {code}:\n{out}"))

@@ -24,8 +24,6 @@ const KNOWN_OTELCOL: &[(Kind, &[&str])] = &[
     (
         Kind::Receiver,
         &[
-            // The prometheus receiver lands with issue 3; until then it is reported as missing.
-            "prometheus",
             "jaeger",
             "zipkin",
             "kafka",
@@ -267,7 +265,10 @@ impl Registry {
     /// Every built-in component.
     pub fn builtin() -> Self {
         Self {
-            receivers: vec![Arc::new(crate::receivers::otlp::OtlpReceiverFactory)],
+            receivers: vec![
+                Arc::new(crate::receivers::otlp::OtlpReceiverFactory),
+                Arc::new(crate::receivers::prometheus::PrometheusReceiverFactory),
+            ],
             processors: vec![
                 Arc::new(crate::processors::batch::BatchProcessorFactory),
                 Arc::new(crate::processors::memory_limiter::MemoryLimiterFactory),

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::relabel::Labels;
 
+pub mod files;
 pub mod kubernetes;
 
 /// Prometheus's `targetgroup.Group`: targets sharing a `source` and common labels.

@@ -1,0 +1,623 @@
+//! One target's scrape loop, with Prometheus's scrape semantics and otelcol's appender:
+//! wait the target's hash-based offset, then every interval fetch (`scrape_http`), parse
+//! (`exposition`), build each sample's labels (target labels merged per `honor_labels`,
+//! `metric_relabel_configs`, label and sample limits, then otelcol's external labels), convert
+//! to OTLP (`convert`) together with the report series (`up`, `scrape_duration_seconds`,
+//! `scrape_samples_scraped`, `scrape_samples_post_metric_relabeling`, `scrape_series_added`)
+//! and push one batch per scrape into the pipelines.
+//!
+//! Staleness (`staleness`): series that disappear between two successful scrapes, every series
+//! of the last successful scrape when a scrape fails, and, when the target went away, every
+//! series plus the report series at the end of the run, get stale markers. The series set
+//! holds only hashes; the labels of gone series are re-derived from the previous successful
+//! body, which is kept (one body per target) for that. A failed scrape
+//! (HTTP error, timeout, body or sample limit, parse error, label limit) sends `up` = 0 and is
+//! logged at WARN (rate-limited per target) with the URL and reason; the targets API reads
+//! `TargetHealth`.
+//!
+//! Deliberately not done: native histograms and the protobuf format (not requested in
+//! `Accept`), `scrape_failure_log_file`, extra scrape metrics, and per-sample out-of-order
+//! checks (there is no TSDB; a series repeated within one scrape keeps its first sample).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio_util::sync::CancellationToken;
+
+use super::convert::{is_stale, Converter, ExemplarIn, Metadata, TargetResource, STALE_NAN_BITS};
+use super::promconfig::ScrapeConfig;
+use super::sample_labels::{fmt_labels, SampleLabels};
+use super::scrape_http::{FetchError, Fetcher};
+use super::staleness::{Seen, SeriesSet};
+use super::target::Target;
+use crate::data::{Batch, Metrics};
+use crate::exposition::{format_for, Entry, Format, MetricType, Parser};
+use crate::pipeline::fanout::Consumer;
+use crate::relabel::Labels;
+use crate::telemetry::events::RateLimit;
+use crate::telemetry::metrics::{Counter, MetricsRegistry};
+
+pub use super::scrape_http::build_client;
+
+/// A target's state as the targets API reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Health {
+    #[default]
+    Unknown,
+    Up,
+    Down,
+}
+
+impl Health {
+    /// Prometheus's spelling (`unknown`, `up`, `down`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Unknown => "unknown",
+            Health::Up => "up",
+            Health::Down => "down",
+        }
+    }
+}
+
+/// The outcome of a target's last scrape.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TargetHealth {
+    pub health: Health,
+    /// Empty after a successful scrape.
+    pub last_error: String,
+    pub last_scrape: Option<SystemTime>,
+    pub last_scrape_duration: Duration,
+    /// Samples delivered by the last scrape (after `metric_relabel_configs`).
+    pub last_samples: u64,
+}
+
+/// Shared between a loop and the targets API.
+pub type SharedHealth = Arc<Mutex<TargetHealth>>;
+
+/// The report series, in Prometheus's order.
+const REPORT_NAMES: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
+
+/// Prometheus's error when more samples than `sample_limit` survive relabeling.
+pub const SAMPLE_LIMIT_ERROR: &str = "sample limit exceeded";
+
+struct Counters {
+    success: Counter,
+    failure: Counter,
+    samples: Counter,
+    dropped: Counter,
+    skipped: Counter,
+}
+
+/// What appending one body produced.
+#[derive(Debug, Default)]
+struct Appended {
+    total: u64,
+    added: u64,
+    series_added: u64,
+    error: Option<String>,
+    /// The format the body was parsed as (None when the content type was refused).
+    format: Option<Format>,
+}
+
+/// The loop for one target. Everything per-scrape (the body buffer, the previous body, the
+/// series hashes, the label scratch set, metadata) is kept here and reused; it is all freed
+/// when the loop ends.
+pub struct ScrapeLoop {
+    target: Target,
+    cfg: Arc<ScrapeConfig>,
+    external: Labels,
+    fetcher: Fetcher,
+    consumer: Consumer<Metrics>,
+    health: SharedHealth,
+    resource: TargetResource,
+    receiver_id: String,
+    /// Builds each sample's labels (target merge, checks).
+    labels: SampleLabels,
+    /// `{job="...", instance="..."}` for logs.
+    target_text: String,
+    report_labels: Vec<Labels>,
+    report_meta: Metadata,
+    /// Hashes of the last successful scrape's series.
+    series: SeriesSet,
+    /// The metadata of the scrape being appended.
+    meta: Metadata,
+    /// The reusable buffer the next body is read into.
+    body: Vec<u8>,
+    /// The last successful scrape's body and format: the series that go away are re-derived
+    /// from it to mark them stale.
+    prev_body: Vec<u8>,
+    prev_format: Format,
+    counters: Counters,
+    fail_log: RateLimit,
+    add_log: RateLimit,
+    /// Whether any scrape was reported (end-of-run staleness has something to mark).
+    reported: bool,
+}
+
+fn stale_nan() -> f64 {
+    f64::from_bits(STALE_NAN_BITS)
+}
+
+fn unix_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl ScrapeLoop {
+    pub fn new(
+        target: Target,
+        cfg: Arc<ScrapeConfig>,
+        external_labels: Labels,
+        client: reqwest::Client,
+        consumer: Consumer<Metrics>,
+        metrics: Arc<MetricsRegistry>,
+        receiver_id: &str,
+    ) -> Self {
+        let fetcher = Fetcher::new(client, &target.url, target.timeout, &cfg);
+        let labels = SampleLabels::new(&target, &cfg);
+        let target_text = fmt_labels(target.public_labels());
+        let job = match target.labels.get("job") {
+            "" => cfg.job_name.as_str(),
+            j => j,
+        };
+        let resource =
+            TargetResource::from_discovered(job, target.labels.get("instance"), &target.discovered);
+        let mut report_meta = Metadata::default();
+        let report_labels = REPORT_NAMES
+            .iter()
+            .map(|name| {
+                report_meta.set_type(name, MetricType::Gauge);
+                let mut l = Labels::new();
+                l.set("__name__", name);
+                for (k, v) in target.public_labels() {
+                    l.set(k, v);
+                }
+                for (k, v) in external_labels.iter() {
+                    l.set(k, v);
+                }
+                l
+            })
+            .collect();
+        let job_labels = [("receiver", receiver_id), ("job", cfg.job_name.as_str())];
+        let scrapes = |result| {
+            metrics.counter(
+                "ferrocol_prometheus_scrapes_total",
+                "Scrapes performed by the prometheus receiver, by result.",
+                &[job_labels[0], job_labels[1], ("result", result)],
+            )
+        };
+        let counters = Counters {
+            success: scrapes("success"),
+            failure: scrapes("failure"),
+            samples: metrics.counter(
+                "ferrocol_prometheus_samples_scraped_total",
+                "Samples parsed from scrape responses.",
+                &job_labels,
+            ),
+            dropped: metrics.counter(
+                "ferrocol_prometheus_scrapes_dropped",
+                "Scrapes whose data the pipeline refused (the data is dropped).",
+                &job_labels,
+            ),
+            skipped: metrics.counter(
+                "ferrocol_prometheus_scrapes_skipped",
+                "Scrape ticks skipped because the previous scrape overran its interval.",
+                &job_labels,
+            ),
+        };
+        Self {
+            fetcher,
+            labels,
+            target_text,
+            resource,
+            report_labels,
+            report_meta,
+            receiver_id: receiver_id.to_string(),
+            target,
+            cfg,
+            external: external_labels,
+            consumer,
+            health: Arc::new(Mutex::new(TargetHealth::default())),
+            series: SeriesSet::new(),
+            meta: Metadata::default(),
+            body: Vec::new(),
+            prev_body: Vec::new(),
+            prev_format: Format::PromText,
+            counters,
+            fail_log: RateLimit::new(),
+            add_log: RateLimit::new(),
+            reported: false,
+        }
+    }
+
+    pub fn health(&self) -> SharedHealth {
+        Arc::clone(&self.health)
+    }
+
+    /// Runs until `stop` is cancelled: waits the target's offset, then scrapes every interval
+    /// (a scrape that overran is followed at once; the further ticks it missed are skipped
+    /// and counted). When it ends with
+    /// `target_gone` set, every series of the last scrape and the report series go stale.
+    pub async fn run(mut self, stop: CancellationToken, target_gone: Arc<AtomicBool>) {
+        let now_nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let offset = self.target.offset(now_nanos);
+        let interval = self.target.interval.max(Duration::from_millis(1));
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(offset) => {}
+        }
+        // The tick grid starts now. As Go's ticker (one buffered tick), a scrape that overran
+        // is followed at once by the latest missed tick; the ticks before it are skipped.
+        let mut tick = tokio::time::Instant::now();
+        loop {
+            if !self.scrape_and_report(&stop).await {
+                break;
+            }
+            tick += interval;
+            let now = tokio::time::Instant::now();
+            if now >= tick {
+                let missed = (now - tick).as_nanos() / interval.as_nanos();
+                if missed > 0 {
+                    tick += Duration::from_nanos(
+                        u64::try_from(interval.as_nanos() * missed).unwrap_or(u64::MAX / 2),
+                    );
+                    self.counters
+                        .skipped
+                        .add(u64::try_from(missed).unwrap_or(u64::MAX));
+                    tracing::debug!(target_labels = %self.target_text, skipped = missed as u64, "Scrape overran its interval; ticks skipped");
+                }
+                if stop.is_cancelled() {
+                    break;
+                }
+                continue;
+            }
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep_until(tick) => {}
+            }
+        }
+        if target_gone.load(Ordering::Acquire) {
+            self.end_of_run_staleness().await;
+        }
+    }
+
+    /// Prometheus's end-of-run staleness: the target is gone, so everything it reported goes
+    /// stale now.
+    async fn end_of_run_staleness(&mut self) {
+        if !self.reported {
+            return;
+        }
+        let ts = unix_ms(SystemTime::now());
+        let mut conv = Converter::new(self.resource.clone());
+        let gone = self.series.fail();
+        self.mark_prev_stale(&mut conv, gone, ts);
+        self.prev_body = Vec::new();
+        for l in &self.report_labels {
+            let _ = conv.add(l, stale_nan(), ts, None, &self.report_meta);
+        }
+        self.push(Batch::new(conv.finish())).await;
+    }
+
+    /// One scrape, its report and its delivery. False when `stop` interrupted the fetch.
+    async fn scrape_and_report(&mut self, stop: &CancellationToken) -> bool {
+        let start = SystemTime::now();
+        let started = Instant::now();
+        let ts_ms = unix_ms(start);
+        let mut body = std::mem::take(&mut self.body);
+        let fetched = tokio::select! {
+            biased;
+            _ = stop.cancelled() => None,
+            r = tokio::time::timeout(self.target.timeout, self.fetcher.fetch(&mut body)) => Some(r),
+        };
+        let fetched = match fetched {
+            None => {
+                self.body = body;
+                return false;
+            }
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(FetchError(format!(
+                "Get {:?}: context deadline exceeded",
+                self.target.url
+            ))),
+        };
+        let mut conv = Converter::new(self.resource.clone());
+        let outcome = match fetched {
+            Ok(content_type) => self.append(&body, content_type.as_deref(), ts_ms, &mut conv),
+            Err(e) => Appended {
+                error: Some(e.0),
+                ..Default::default()
+            },
+        };
+        let body_len = body.len();
+        match outcome.format {
+            Some(format) if outcome.error.is_none() => {
+                let gone = self.series.commit();
+                self.mark_prev_stale(&mut conv, gone, ts_ms);
+                self.body = std::mem::replace(&mut self.prev_body, body);
+                self.prev_format = format;
+            }
+            _ => {
+                conv = Converter::new(self.resource.clone());
+                let gone = self.series.fail();
+                self.mark_prev_stale(&mut conv, gone, ts_ms);
+                // A target that is down keeps one buffer.
+                self.prev_body = Vec::new();
+                self.body = body;
+            }
+        }
+        self.meta.clear();
+        // Keep the buffer for the next scrape, but not a one-off huge one.
+        if self.body.capacity() > 2 * body_len + (1 << 20) {
+            self.body = Vec::new();
+        }
+        let duration = started.elapsed();
+        let up = if outcome.error.is_none() { 1.0 } else { 0.0 };
+        let values = [
+            up,
+            duration.as_secs_f64(),
+            outcome.total as f64,
+            outcome.added as f64,
+            outcome.series_added as f64,
+        ];
+        for (l, v) in self.report_labels.iter().zip(values) {
+            let _ = conv.add(l, v, ts_ms, None, &self.report_meta);
+        }
+        self.reported = true;
+        self.counters.samples.add(outcome.total);
+        {
+            let mut h = self.health.lock().unwrap_or_else(|p| p.into_inner());
+            h.health = if outcome.error.is_none() {
+                Health::Up
+            } else {
+                Health::Down
+            };
+            h.last_error = outcome.error.clone().unwrap_or_default();
+            h.last_scrape = Some(start);
+            h.last_scrape_duration = duration;
+            h.last_samples = outcome.added;
+        }
+        match &outcome.error {
+            None => self.counters.success.inc(),
+            Some(e) => {
+                self.counters.failure.inc();
+                if let Some(suppressed) = self.fail_log.allow() {
+                    tracing::warn!(
+                        receiver = %self.receiver_id,
+                        job = %self.cfg.job_name,
+                        url = %self.target.url,
+                        target_labels = %self.target_text,
+                        scrape_timestamp = ts_ms,
+                        error = %e,
+                        suppressed_similar = suppressed,
+                        "Failed to scrape Prometheus endpoint"
+                    );
+                }
+            }
+        }
+        self.push(Batch::new(conv.finish())).await;
+        true
+    }
+
+    async fn push(&self, batch: Batch<Metrics>) {
+        if let Err(e) = self.consumer.consume("http", batch).await {
+            static LOG: RateLimit = RateLimit::new();
+            self.counters.dropped.inc();
+            if let Some(suppressed) = LOG.allow() {
+                tracing::warn!(
+                    receiver = %self.receiver_id,
+                    job = %self.cfg.job_name,
+                    url = %self.target.url,
+                    error = %e.message,
+                    suppressed_similar = suppressed,
+                    "The pipeline refused a scrape; its data is dropped"
+                );
+            }
+        }
+    }
+
+    /// Parses one body and feeds its samples into `conv`. On error the caller discards `conv`.
+    fn append(
+        &mut self,
+        body: &[u8],
+        content_type: Option<&str>,
+        ts_ms: i64,
+        conv: &mut Converter,
+    ) -> Appended {
+        let mut out = Appended::default();
+        let format = match format_for(content_type, Some(self.cfg.fallback_scrape_protocol)) {
+            Ok(f) => f,
+            Err(e) => {
+                out.error = Some(e);
+                return out;
+            }
+        };
+        out.format = Some(format);
+        let parse_error = |e: crate::exposition::ParseError| {
+            let kind = match format {
+                Format::PromText => "text",
+                Format::OpenMetrics => "OpenMetrics",
+            };
+            format!(
+                "error parsing the {kind} exposition (Content-Type {:?}): {e}",
+                content_type.unwrap_or("")
+            )
+        };
+        let mut parser = match Parser::new(body, format) {
+            Ok(p) => p,
+            Err(e) => {
+                out.error = Some(parse_error(e));
+                return out;
+            }
+        };
+        self.meta.clear();
+        let sample_limit = self.cfg.limits.sample_limit;
+        let honor_ts = self.cfg.honor_timestamps;
+        let mut appended = 0u64;
+        let mut limit_hit = false;
+        let mut seen = Vec::new();
+        loop {
+            let s = match parser.next() {
+                Ok(None) => break,
+                Err(e) => {
+                    out.error = Some(parse_error(e));
+                    break;
+                }
+                Ok(Some(Entry::Type { name, kind })) => {
+                    self.meta.set_type(&name, kind);
+                    continue;
+                }
+                Ok(Some(Entry::Help { name, text })) => {
+                    self.meta.set_help(&name, &text);
+                    continue;
+                }
+                Ok(Some(Entry::Unit { name, unit })) => {
+                    self.meta.set_unit(&name, unit);
+                    continue;
+                }
+                Ok(Some(Entry::Sample(s))) => s,
+            };
+            out.total += 1;
+            if limit_hit {
+                continue;
+            }
+            let dup = self.labels.build(&s, &mut seen);
+            if !self.labels.relabel(&self.cfg.metric_relabel_configs) {
+                continue;
+            }
+            if let Err(e) = self.labels.check() {
+                out.error = Some(e);
+                break;
+            }
+            if sample_limit > 0 && !is_stale(s.value) {
+                appended += 1;
+                if appended > sample_limit {
+                    limit_hit = true;
+                    continue;
+                }
+            }
+            if let Some(name) = dup {
+                self.warn_add(&format!("invalid sample: non-unique label names: {name:?}"));
+                continue;
+            }
+            self.labels.add_external(&self.external);
+            let (ts, explicit) = match s.timestamp_ms {
+                Some(t) if honor_ts => (t, true),
+                _ => (ts_ms, false),
+            };
+            let hash = self.series.hash(self.labels.get());
+            let track = !explicit || self.cfg.track_timestamps_staleness;
+            match self.series.observe(hash, track) {
+                Seen::Duplicate => continue,
+                Seen::New => out.series_added += 1,
+                Seen::Known => {}
+            }
+            let exemplar = s.exemplar.as_ref().map(|e| ExemplarIn {
+                labels: e.labels().collect(),
+                value: e.value,
+                timestamp_ms: e.timestamp_ms,
+            });
+            if let Err(e) = conv.add(self.labels.get(), s.value, ts, exemplar, &self.meta) {
+                self.warn_add(&e);
+            }
+            out.added += 1;
+        }
+        if out.error.is_none() && limit_hit {
+            out.error = Some(SAMPLE_LIMIT_ERROR.into());
+        }
+        out
+    }
+
+    /// Marks stale the series of the previous successful scrape whose hashes are in `gone`,
+    /// re-deriving them from its body with the same label pipeline. A histogram or summary
+    /// series other than `_count` is marked only when its `_count` is gone too: the converter
+    /// flags a whole point stale from any of its series, and a point that is still exposed
+    /// (one bucket less) must not be.
+    fn mark_prev_stale(&mut self, conv: &mut Converter, gone: HashSet<u64>, ts_ms: i64) {
+        if gone.is_empty() {
+            return;
+        }
+        let body = std::mem::take(&mut self.prev_body);
+        let mut meta = Metadata::default();
+        let mut marked = HashSet::new();
+        let mut seen = Vec::new();
+        if let Ok(mut parser) = Parser::new(&body, self.prev_format) {
+            while let Ok(Some(entry)) = parser.next() {
+                let s = match entry {
+                    Entry::Type { name, kind } => {
+                        meta.set_type(&name, kind);
+                        continue;
+                    }
+                    Entry::Help { name, text } => {
+                        meta.set_help(&name, &text);
+                        continue;
+                    }
+                    Entry::Unit { name, unit } => {
+                        meta.set_unit(&name, unit);
+                        continue;
+                    }
+                    Entry::Sample(s) => s,
+                };
+                if self.labels.build(&s, &mut seen).is_some()
+                    || !self.labels.relabel(&self.cfg.metric_relabel_configs)
+                {
+                    continue;
+                }
+                self.labels.add_external(&self.external);
+                let lb = self.labels.get();
+                let hash = self.series.hash(lb);
+                if !gone.contains(&hash) || marked.contains(&hash) {
+                    continue;
+                }
+                let name = lb.get("__name__");
+                let (family, fm) = meta.lookup(name);
+                let kind = fm.map_or(MetricType::Unknown, |m| m.kind);
+                if matches!(kind, MetricType::Histogram | MetricType::Summary)
+                    && name.strip_prefix(family) != Some("_count")
+                {
+                    let mut count = lb.clone();
+                    count.del(if kind == MetricType::Histogram {
+                        "le"
+                    } else {
+                        "quantile"
+                    });
+                    count.set("__name__", &format!("{family}_count"));
+                    if !gone.contains(&self.series.hash(&count)) {
+                        continue;
+                    }
+                }
+                marked.insert(hash);
+                let _ = conv.add(lb, stale_nan(), ts_ms, None, &meta);
+            }
+        }
+        self.prev_body = body;
+    }
+
+    /// One sample could not be added (the rest of the scrape goes on); rate-limited.
+    fn warn_add(&self, error: &str) {
+        if let Some(suppressed) = self.add_log.allow() {
+            tracing::warn!(
+                job = %self.cfg.job_name,
+                url = %self.target.url,
+                metric_name = self.labels.get().get("__name__"),
+                error,
+                suppressed_similar = suppressed,
+                "Failed to add datapoint"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
