@@ -14,4 +14,4 @@ else
   cargo test --locked --no-fail-fast
 fi
 # Benchmarks must at least build and run once (no timing is asserted).
-cargo bench --locked --bench otlp_pipeline -- --test
+cargo bench --locked --bench otlp_pipeline --bench scrape_pipeline -- --test

@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod processors;
 pub mod receivers;
 pub mod relabel;
+pub mod rpc_status;
 pub mod shutdown;
 pub mod telemetry;
 
