@@ -6,3 +6,4 @@ if ! python3 -c 'import opentelemetry.exporter.otlp.proto.grpc, opentelemetry.ex
   python3 -m pip install --quiet --disable-pip-version-check \
     'opentelemetry-sdk>=1.20' 'opentelemetry-exporter-otlp-proto-grpc>=1.20' 'opentelemetry-exporter-otlp-proto-http>=1.20'
 fi
+bash "$(dirname "$0")/setup-manifest-deps.sh"
