@@ -325,18 +325,27 @@ impl Converter {
         if job.is_empty() || instance.is_empty() {
             return Err("job or instance cannot be found from labels".into());
         }
-        let key = (job.to_string(), instance.to_string());
-        if !self.resources.contains_key(&key) {
-            let attrs = resource_attributes(job, instance, &self.target);
-            self.resources.insert(
-                key.clone(),
-                ResourceAcc {
-                    attrs,
-                    scopes: IndexMap::new(),
-                },
-            );
-        }
-        let Some(res) = self.resources.get_mut(&key) else {
+        // Nearly every sample of a scrape has the target's (job, instance): find it without
+        // allocating a key.
+        let found = self
+            .resources
+            .iter()
+            .position(|((j, i), _)| j == job && i == instance);
+        let idx = match found {
+            Some(i) => i,
+            None => {
+                let attrs = resource_attributes(job, instance, &self.target);
+                let (i, _) = self.resources.insert_full(
+                    (job.to_string(), instance.to_string()),
+                    ResourceAcc {
+                        attrs,
+                        scopes: IndexMap::new(),
+                    },
+                );
+                i
+            }
+        };
+        let Some((_, res)) = self.resources.get_index_mut(idx) else {
             return Err("internal: resource missing".into());
         };
         if name == "target_info" {
@@ -376,18 +385,30 @@ impl Converter {
             sname = DEFAULT_SCOPE.to_string();
             sver.clone_from(&self.scope_version);
         }
-        let skey = (sname.clone(), sver.clone(), surl.clone(), sattrs.clone());
-        let scope = res.scopes.entry(skey).or_insert_with(|| ScopeAcc {
-            scope: InstrumentationScope {
-                name: sname,
-                version: sver,
-                attributes: sattrs.iter().map(|(k, v)| kv(k, v)).collect(),
-                dropped_attributes_count: 0,
-            },
-            schema_url: surl,
-            metrics: IndexMap::new(),
-            created: HashMap::new(),
-        });
+        let existing = res
+            .scopes
+            .keys()
+            .position(|(n, v, u, a)| *n == sname && *v == sver && *u == surl && *a == sattrs);
+        let sidx = match existing {
+            Some(i) => i,
+            None => {
+                let acc = ScopeAcc {
+                    scope: InstrumentationScope {
+                        name: sname.clone(),
+                        version: sver.clone(),
+                        attributes: sattrs.iter().map(|(k, v)| kv(k, v)).collect(),
+                        dropped_attributes_count: 0,
+                    },
+                    schema_url: surl.clone(),
+                    metrics: IndexMap::new(),
+                    created: HashMap::new(),
+                };
+                res.scopes.insert_full((sname, sver, surl, sattrs), acc).0
+            }
+        };
+        let Some((_, scope)) = res.scopes.get_index_mut(sidx) else {
+            return Err("internal: scope missing".into());
+        };
         let time_unix_nano = (ts_ms.max(0) as u64) * 1_000_000;
         let suffix = name.strip_prefix(family).unwrap_or("");
         let metric_name = match kind {
@@ -406,27 +427,14 @@ impl Converter {
             scope.created.insert((target, attrs), value);
             return Ok(());
         }
-        let entry = scope
-            .metrics
-            .entry(metric_name.to_string())
-            .or_insert_with(|| MetricEntry {
-                help: fm.map(|m| m.help.clone()).unwrap_or_default(),
-                unit: fm.map(|m| ucum(&m.unit)).unwrap_or_default(),
-                prom_type: prom_type_name(kind),
-                acc: match kind {
-                    MetricType::Counter => MetricAcc::Sum {
-                        monotonic: true,
-                        points: IndexMap::new(),
-                    },
-                    MetricType::Info | MetricType::StateSet => MetricAcc::Sum {
-                        monotonic: false,
-                        points: IndexMap::new(),
-                    },
-                    MetricType::Histogram => MetricAcc::Histogram(IndexMap::new()),
-                    MetricType::Summary => MetricAcc::Summary(IndexMap::new()),
-                    _ => MetricAcc::Gauge(IndexMap::new()),
-                },
-            });
+        if !scope.metrics.contains_key(metric_name) {
+            scope
+                .metrics
+                .insert(metric_name.to_string(), new_entry(kind, fm));
+        }
+        let Some(entry) = scope.metrics.get_mut(metric_name) else {
+            return Err("internal: metric missing".into());
+        };
         let exemplars: Vec<Exemplar> = exemplar.map(|e| convert_exemplar(&e)).into_iter().collect();
         match &mut entry.acc {
             MetricAcc::Gauge(points) | MetricAcc::Sum { points, .. } => {
@@ -513,6 +521,27 @@ impl Converter {
             }
         }
         out
+    }
+}
+
+fn new_entry(kind: MetricType, fm: Option<&FamilyMeta>) -> MetricEntry {
+    MetricEntry {
+        help: fm.map(|m| m.help.clone()).unwrap_or_default(),
+        unit: fm.map(|m| ucum(&m.unit)).unwrap_or_default(),
+        prom_type: prom_type_name(kind),
+        acc: match kind {
+            MetricType::Counter => MetricAcc::Sum {
+                monotonic: true,
+                points: IndexMap::new(),
+            },
+            MetricType::Info | MetricType::StateSet => MetricAcc::Sum {
+                monotonic: false,
+                points: IndexMap::new(),
+            },
+            MetricType::Histogram => MetricAcc::Histogram(IndexMap::new()),
+            MetricType::Summary => MetricAcc::Summary(IndexMap::new()),
+            _ => MetricAcc::Gauge(IndexMap::new()),
+        },
     }
 }
 
