@@ -270,10 +270,18 @@ fn http_client(o: &mut Obj<'_>, errs: &mut Errors) -> HttpClient {
     }
     if let Some(v) = o.get("basic_auth") {
         let mut b = Obj::new(v, o.child_path("basic_auth"), errs);
-        let user = b
-            .string("username", errs)
-            .or_else(|| b.string("username_file", errs))
-            .unwrap_or_default();
+        let mut user = b.string("username", errs).unwrap_or_default();
+        if let Some(f) = b.string("username_file", errs) {
+            // The file holds the user name (read once here; passwords and tokens are re-read
+            // on every scrape because they rotate).
+            match std::fs::read_to_string(&f) {
+                Ok(u) => user = u.trim_end_matches(['\n', '\r']).to_string(),
+                Err(e) => errs.push((
+                    b.child_path("username_file"),
+                    format!("cannot read {f:?}: {e}"),
+                )),
+            }
+        }
         h.basic_auth = Some((
             user,
             b.string("password", errs),

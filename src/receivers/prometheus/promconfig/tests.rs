@@ -113,3 +113,20 @@ fn errors_name_the_job_and_key() {
     let e = errors("scrape_configs:\n- job_name: t\n  scheme: ftp\n");
     assert!(e.contains("unknown scrape scheme \"ftp\""), "{e}");
 }
+
+#[test]
+fn basic_auth_username_file_holds_the_user_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("user");
+    std::fs::write(&f, "scraper\n").unwrap();
+    let c = parse_str(&format!(
+        "scrape_configs:\n- job_name: a\n  basic_auth: {{username_file: {}, password: p}}\n",
+        f.display()
+    ))
+    .unwrap();
+    let (user, password, _) = c.scrape_configs[0].http.basic_auth.clone().unwrap();
+    assert_eq!((user.as_str(), password.as_deref()), ("scraper", Some("p")));
+    let e =
+        errors("scrape_configs:\n- job_name: a\n  basic_auth: {username_file: /nonexistent/u}\n");
+    assert!(e.contains("basic_auth::username_file: cannot read"), "{e}");
+}
