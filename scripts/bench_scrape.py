@@ -623,6 +623,44 @@ def run_peer(ctx, peer, interval):
 # report
 
 
+def cpu_cell(r):
+    v = r["cpu_s_per_million_samples"]
+    if not v:
+        return "–"
+    rg = r.get("cpu_s_per_million_samples_range")
+    if r.get("runs", 1) > 1 and rg:
+        return f"**{v:.3f}** ({rg[0]:.2f}–{rg[1]:.2f}, {r['runs']} runs)"
+    return f"**{v:.3f}**"
+
+
+def summarize(results, idle_runs):
+    """One row per (interval, peer): the run with the median CPU per sample (the lower median
+    for an even count), with the range over the repetitions; idle: the highest peak per peer."""
+    groups = {}
+    for r in results:
+        groups.setdefault((r["interval_s"], r["peer"]), []).append(r)
+    order = []
+    for r in results:  # keep the run order: intervals, then peers
+        if (r["interval_s"], r["peer"]) not in order:
+            order.append((r["interval_s"], r["peer"]))
+    order.sort(key=lambda k: k[0])
+    summary = []
+    for k in order:
+        runs = groups[k]
+        ranked = sorted(runs, key=lambda r: r["cpu_s_per_million_samples"] or float("inf"))
+        med = dict(ranked[(len(ranked) - 1) // 2])
+        vals = [r["cpu_s_per_million_samples"] for r in runs if r["cpu_s_per_million_samples"]]
+        med["runs"] = len(runs)
+        med["cpu_s_per_million_samples_range"] = [min(vals), max(vals)] if vals else None
+        med["peak_rss_mib_max"] = max(r["peak_rss_mib"] for r in runs)
+        summary.append(med)
+    idle = {}
+    for i in idle_runs:
+        if i["peer"] not in idle or i["idle_rss_peak_mib"] > idle[i["peer"]]["idle_rss_peak_mib"]:
+            idle[i["peer"]] = i
+    return summary, idle
+
+
 def table(results, idle):
     hdr = ["peer", "interval", "samples/s", "scrapes ok / expected", "peer cores",
            "CPU-s per 1M samples", "peak RSS (window)", "idle RSS", "sink (cores)",
@@ -633,7 +671,7 @@ def table(results, idle):
         rows.append("| " + " | ".join([
             r["peer"], f"{r['interval_s']} s", f"{r['samples_per_s']:,}",
             f"{r['scrapes_ok']:,} / {r['scrapes_expected']:,}", f"{r['peer_cores']:.3f}",
-            f"**{r['cpu_s_per_million_samples']:.3f}**" if r["cpu_s_per_million_samples"] else "–",
+            cpu_cell(r),
             f"{r['peak_rss_mib']:.1f} MiB", f"{i['idle_rss_peak_mib']:.1f} MiB" if i else "–",
             f"{r['sink']} {r['sink_cores']:.3f}", f"{r['other_load_cores']:.3f}"]) + " |")
     for peer, i in idle.items():
@@ -731,7 +769,8 @@ def main_bench(args):
 
     # Global deadline: the plan plus a generous margin, then everything is stopped.
     per_run = lambda iv: max(args.warmup, 2 * iv + 5) + max(args.window, 3 * iv) + args.wait_quiet + 25
-    plan = sum(per_run(iv) for iv in intervals) * len(peers) + (args.idle + 15) * len(peers) + 30
+    plan = (sum(per_run(iv) for iv in intervals) * len(peers) + (args.idle + 15) * len(peers)) \
+        * args.repeat + 30
     deadline = int(plan * 1.5) + 60
     log(f"plan: ~{plan}s (hard deadline {deadline}s)")
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
@@ -758,7 +797,7 @@ def main_bench(args):
     ctx.series = int(expo["series"])
     log(f"exposition: {expo}")
 
-    results, idle = [], {}
+    results, idle_runs = [], []
     try:
         ctx.nginx_port = free_port()
         ctx.sink_port = free_port()
@@ -773,15 +812,19 @@ def main_bench(args):
         if len(probe) < 1000:
             raise RuntimeError("nginx does not serve the exposition")
 
-        if args.idle > 0:
-            for peer in peers:
-                idle[peer] = run_idle(ctx, peer)
-                log(json.dumps(idle[peer]))
-        for iv in intervals:
-            for peer in peers:
-                r = run_peer(ctx, peer, iv)
-                results.append(r)
-                log(json.dumps(r))
+        for rep in range(1, args.repeat + 1):
+            if args.idle > 0:
+                for peer in peers:
+                    i = run_idle(ctx, peer)
+                    i["rep"] = rep
+                    idle_runs.append(i)
+                    log(json.dumps(i))
+            for iv in intervals:
+                for peer in peers:
+                    r = run_peer(ctx, peer, iv)
+                    r["rep"] = rep
+                    results.append(r)
+                    log(json.dumps(r))
     finally:
         signal.alarm(0)
         for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -799,11 +842,13 @@ def main_bench(args):
                                                   text=True, timeout=10).stdout.strip()
         except Exception:
             pass
-    md = table(results, idle)
-    checks = verdicts(results, idle, args.idle_limit)
+    summary, idle = summarize(results, idle_runs)
+    md = table(summary, idle)
+    checks = verdicts(summary, idle, args.idle_limit)
     with open(os.path.join(ctx.rundir, "results.json"), "w") as f:
         json.dump({"date": date, "command": args.command, "machine": info, "versions": versions,
-                   "exposition": expo, "idle": idle, "results": results,
+                   "exposition": expo, "repeat": args.repeat, "idle": idle, "idle_runs": idle_runs,
+                   "summary": summary, "results": results,
                    "checks": [{"status": st, "text": t} for st, t in checks]}, f, indent=2)
     with open(os.path.join(ctx.rundir, "results.md"), "w") as f:
         f.write(md)
@@ -816,16 +861,21 @@ def main_bench(args):
 
     if args.doc:
         iv_note = ", ".join(f"{r['peer']} {r['interval_s']} s: warm-up {r['warmup_s']} s, "
-                            f"window {r['window_s']:.0f} s" for r in results)
+                            f"window {r['window_s']:.0f} s" for r in summary)
+        if args.repeat > 1:
+            iv_note += f"; each repeated {args.repeat} times, the table shows the run with the median CPU per sample"
         extra = []
         for r in results:
             sr = ", ".join(f"{k} {v:,}" for k, v in r["self_reported"].items())
-            extra.append(f"- {r['peer']} {r['interval_s']} s: RSS first/last in window "
+            extra.append(f"- {r['peer']} {r['interval_s']} s (run {r['rep']}): "
+                         f"{r['cpu_s_per_million_samples']} CPU-s per 1M samples, {r['peer_cores']:.3f} cores, "
+                         f"other load {r['other_load_cores']:.2f} cores; RSS first/last in window "
                          f"{r['rss_first_mib']:.1f}/{r['rss_last_mib']:.1f} MiB, VmHWM {r['vmhwm_mib']:.1f} MiB, "
                          f"nginx {r['nginx_cores']:.3f} cores, {r['bytes_served_per_s'] / 1e6:.1f} MB/s served; "
                          f"self-reported: {sr}")
-        for p, i in idle.items():
-            extra.append(f"- {p} idle ({i['idle_window_s']:.0f} s): peak {i['idle_rss_peak_mib']:.1f} MiB, "
+        for i in idle_runs:
+            p = i["peer"]
+            extra.append(f"- {p} idle, run {i['rep']}, {i['idle_window_s']:.0f} s: peak {i['idle_rss_peak_mib']:.1f} MiB, "
                          f"end {i['idle_rss_end_mib']:.1f} MiB (anon {i['idle_rss_anon_mib']:.1f}, "
                          f"file {i['idle_rss_file_mib']:.1f}), {i['idle_threads']} threads, "
                          f"{i['idle_cores']:.4f} cores")
@@ -870,6 +920,8 @@ def main():
     ap.add_argument("--series", type=int, default=2000, help="approximate series per target")
     ap.add_argument("--warmup", type=int, default=15, help="seconds (raised to 2*interval+5)")
     ap.add_argument("--window", type=int, default=30, help="measured seconds (raised to 3*interval)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="repeat the whole sequence N times; the table shows the median run")
     ap.add_argument("--idle", type=int, default=10, help="idle measurement seconds per peer (0 = skip)")
     ap.add_argument("--idle-limit", type=float, default=15.0, help="ferrocol idle RSS limit, MiB")
     ap.add_argument("--compression", default="gzip", help="ferrocol otlphttp exporter compression")
@@ -886,6 +938,7 @@ def main():
     args.idle = min(args.idle, 120)
     args.wait_quiet = min(max(args.wait_quiet, 0), 300)
     args.targets = max(1, min(args.targets, 2000))
+    args.repeat = max(1, min(args.repeat, 5))
     try:
         return main_bench(args)
     except Abort as e:
