@@ -4,13 +4,15 @@
 # section 1.1 measures the peers. Prints a markdown table (samples/s, CPU-s per million samples,
 # peak RSS, idle RSS, sink CPU) and writes it into docs/BENCHMARKS.md (--no-doc to skip).
 #
-#   scripts/bench-scrape.sh                      # quick: 1 s interval, 15 s warm-up, 30 s window (~2.5 min)
-#   scripts/bench-scrape.sh --intervals 1,10 --warmup 20 --window 60   # the documented run (~7 min)
-#   FERROCOL_BIN=/path/to/ferrocol scripts/bench-scrape.sh --peers ferrocol
+#   scripts/bench-scrape.sh              # quick: 1 s interval, 15 s warm-up, 30 s window (~2.5 min)
+#   scripts/bench-scrape.sh --intervals 1,10 --warmup 20 --window 60 --repeat 3   # recorded run (~22 min)
+#   FERROCOL_BIN=/path/to/ferrocol scripts/bench-scrape.sh --peers ferrocol --no-doc
+#   scripts/bench-scrape.sh --render /tmp/ferrocol-bench/<run>   # re-print / re-write an earlier run
 #
-# Options (passed to scripts/bench_scrape.py): --intervals LIST, --warmup S, --window S, --idle S,
-# --targets N, --series N, --peers ferrocol,vmagent, --compression gzip|zstd|none,
-# --wait-quiet S, --out DIR, --strict (exit 1 when an acceptance check fails), --no-doc,
+# Options (passed to scripts/bench_scrape.py, see --help): --intervals LIST, --warmup S,
+# --window S, --repeat N (median of N), --idle S, --targets N, --series N,
+# --peers ferrocol,vmagent, --compression gzip|zstd|none, --wait-quiet S, --out DIR,
+# --strict (exit 1 when an acceptance check fails), --render DIR; and here: --no-doc,
 # --no-build (use target/release/ferrocol as it is).
 #
 # ferrocol: $FERROCOL_BIN if set, else target/release/ferrocol, rebuilt with
@@ -29,7 +31,8 @@ for a in "$@"; do
     case "$a" in
         --no-doc) doc="" ;;
         --no-build) build=0 ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exec python3 scripts/bench_scrape.py --help ;;
+        --render|--render=*) build=0; pass+=("$a") ;;
+        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exec python3 scripts/bench_scrape.py --help ;;
         *) pass+=("$a") ;;
     esac
 done
@@ -52,7 +55,8 @@ else
         fi
     fi
 fi
-[[ -x "$bin" ]] || { echo "no ferrocol binary at $bin (set FERROCOL_BIN or drop --no-build)" >&2; exit 1; }
+[[ -x "$bin" ]] || [[ " $* " == *" --render"* ]] || {
+    echo "no ferrocol binary at $bin (set FERROCOL_BIN or drop --no-build)" >&2; exit 1; }
 
 for t in vmagent victoria-metrics; do
     command -v "$t" >/dev/null || { echo "$t missing: run ../shared/peers/setup-peers.sh" >&2; exit 1; }

@@ -18,13 +18,13 @@ section 1.1:
   window, first/last sample, VmHWM), the sink's CPU, nginx's CPU, and the
   CPU used by everything else on the box (contention);
 * idle RSS: each peer with an empty-ish config (ferrocol: only an otlp
-  receiver -> batch -> otlphttp exporter; vmagent: `scrape_configs: []`),
+  receiver -> batch -> otlp_http exporter; vmagent: `scrape_configs: []`),
   the peak VmRSS over the idle window after it answers on its metrics port.
 
 Sinks (their CPU is reported apart, as the anchors do):
 * vmagent remote-writes to a loopback VictoriaMetrics single-node (which also
   stores the data, so its CPU is not comparable with ferrocol's sink);
-* ferrocol's `otlphttp` exporter (gzip, otelcol's default) posts to a tiny
+* ferrocol's `otlp_http` exporter (gzip, otelcol's default) posts to a tiny
   threaded HTTP server in this file (`bench_scrape.py sink`) that reads and
   discards the bodies and answers 200 with an empty ExportMetricsServiceResponse.
 
@@ -44,7 +44,6 @@ import http.server
 import json
 import os
 import platform
-import re
 import shutil
 import signal
 import socket
@@ -672,7 +671,8 @@ def table(results, idle):
             r["peer"], f"{r['interval_s']} s", f"{r['samples_per_s']:,}",
             f"{r['scrapes_ok']:,} / {r['scrapes_expected']:,}", f"{r['peer_cores']:.3f}",
             cpu_cell(r),
-            f"{r['peak_rss_mib']:.1f} MiB", f"{i['idle_rss_peak_mib']:.1f} MiB" if i else "–",
+            f"{r.get('peak_rss_mib_max', r['peak_rss_mib']):.1f} MiB",
+            f"{i['idle_rss_peak_mib']:.1f} MiB" if i else "–",
             f"{r['sink']} {r['sink_cores']:.3f}", f"{r['other_load_cores']:.3f}"]) + " |")
     for peer, i in idle.items():
         if not any(r["peer"] == peer for r in results):
@@ -786,6 +786,17 @@ def main_bench(args):
     info = machine_info()
     date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
 
+    ctx.source_rev = None
+    if "ferrocol" in peers and os.path.realpath(args.ferrocol_bin).startswith(os.path.join(REPO, "target") + os.sep):
+        try:  # which source the binary is (probably) built from
+            rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                 text=True, timeout=10).stdout.strip()
+            dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--untracked-files=all",
+                                    "--", "src", "Cargo.toml", "Cargo.lock"], capture_output=True, text=True,
+                                   timeout=10).stdout.strip()
+            ctx.source_rev = rev + (" plus uncommitted changes" if dirty else "") if rev else None
+        except Exception:
+            pass
     if "ferrocol" in peers:  # a private copy: a concurrent cargo build may replace the original
         shutil.copy2(args.ferrocol_bin, os.path.join(ctx.rundir, "ferrocol"))
         args.ferrocol_bin = os.path.join(ctx.rundir, "ferrocol")
@@ -842,52 +853,66 @@ def main_bench(args):
                                                   text=True, timeout=10).stdout.strip()
         except Exception:
             pass
+        versions["ferrocol"] += f" ({os.path.getsize(args.ferrocol_bin) / 1e6:.1f} MB binary"
+        if ctx.source_rev:
+            versions["ferrocol"] += f", source {ctx.source_rev}"
+        versions["ferrocol"] += ")"
+    data = {"date": date, "command": args.command, "machine": info, "versions": versions,
+            "exposition": expo, "targets": args.targets, "repeat": args.repeat,
+            "idle_limit_mib": args.idle_limit, "idle_runs": idle_runs, "results": results}
+    with open(os.path.join(ctx.rundir, "results.json"), "w") as f:
+        json.dump(data, f, indent=2)
+    return render(data, ctx.rundir, args)
+
+
+def render(data, rundir, args):
+    """Prints the table and checks of a run (results.json), writes results.md and, with --doc,
+    the generated block of the doc. Also used alone by --render DIR."""
+    results, idle_runs = data["results"], data["idle_runs"]
     summary, idle = summarize(results, idle_runs)
     md = table(summary, idle)
-    checks = verdicts(summary, idle, args.idle_limit)
-    with open(os.path.join(ctx.rundir, "results.json"), "w") as f:
-        json.dump({"date": date, "command": args.command, "machine": info, "versions": versions,
-                   "exposition": expo, "repeat": args.repeat, "idle": idle, "idle_runs": idle_runs,
-                   "summary": summary, "results": results,
-                   "checks": [{"status": st, "text": t} for st, t in checks]}, f, indent=2)
-    with open(os.path.join(ctx.rundir, "results.md"), "w") as f:
-        f.write(md)
+    checks = verdicts(summary, idle, data.get("idle_limit_mib", 15.0))
+    with open(os.path.join(rundir, "results.md"), "w") as f:
+        f.write(md + "\n" + "".join(f"- {st}: {t}\n" for st, t in checks))
 
     print()
     print(md)
     for st, t in checks:
         print(f"{st}: {t}")
-    print(f"run dir: {ctx.rundir}")
+    print(f"run dir: {rundir}")
 
     if args.doc:
+        info, versions, expo = data["machine"], data["versions"], data["exposition"]
         iv_note = ", ".join(f"{r['peer']} {r['interval_s']} s: warm-up {r['warmup_s']} s, "
                             f"window {r['window_s']:.0f} s" for r in summary)
-        if args.repeat > 1:
-            iv_note += f"; each repeated {args.repeat} times, the table shows the run with the median CPU per sample"
+        if data["repeat"] > 1:
+            iv_note += (f"; each repeated {data['repeat']} times: the table shows the run with the median "
+                        f"CPU per sample (range in brackets) and the highest peak RSS of all runs")
         extra = []
         for r in results:
-            sr = ", ".join(f"{k} {v:,}" for k, v in r["self_reported"].items())
-            extra.append(f"- {r['peer']} {r['interval_s']} s (run {r['rep']}): "
+            sr = ", ".join(f"{k.replace('_per_s', '')} {v:,}/s" if k.endswith("_per_s") else f"{k} {v:,}"
+                           for k, v in r["self_reported"].items()
+                           if v or "fail" in k or "skip" in k)
+            extra.append(f"- {r['peer']} {r['interval_s']} s, run {r['rep']}: "
                          f"{r['cpu_s_per_million_samples']} CPU-s per 1M samples, {r['peer_cores']:.3f} cores, "
-                         f"other load {r['other_load_cores']:.2f} cores; RSS first/last in window "
-                         f"{r['rss_first_mib']:.1f}/{r['rss_last_mib']:.1f} MiB, VmHWM {r['vmhwm_mib']:.1f} MiB, "
-                         f"nginx {r['nginx_cores']:.3f} cores, {r['bytes_served_per_s'] / 1e6:.1f} MB/s served; "
-                         f"self-reported: {sr}")
+                         f"other load {r['other_load_cores']:.2f} cores; RSS first/last/peak in window "
+                         f"{r['rss_first_mib']:.1f}/{r['rss_last_mib']:.1f}/{r['peak_rss_mib']:.1f} MiB, "
+                         f"VmHWM {r['vmhwm_mib']:.1f} MiB; nginx {r['nginx_cores']:.3f} cores, "
+                         f"{r['bytes_served_per_s'] / 1e6:.1f} MB/s served; self-reported: {sr}")
         for i in idle_runs:
-            p = i["peer"]
-            extra.append(f"- {p} idle, run {i['rep']}, {i['idle_window_s']:.0f} s: peak {i['idle_rss_peak_mib']:.1f} MiB, "
-                         f"end {i['idle_rss_end_mib']:.1f} MiB (anon {i['idle_rss_anon_mib']:.1f}, "
-                         f"file {i['idle_rss_file_mib']:.1f}), {i['idle_threads']} threads, "
-                         f"{i['idle_cores']:.4f} cores")
+            extra.append(f"- {i['peer']} idle, run {i['rep']}, {i['idle_window_s']:.0f} s: peak "
+                         f"{i['idle_rss_peak_mib']:.1f} MiB, end {i['idle_rss_end_mib']:.1f} MiB (anon "
+                         f"{i['idle_rss_anon_mib']:.1f}, file-backed {i['idle_rss_file_mib']:.1f}), "
+                         f"{i['idle_threads']} threads, {i['idle_cores']:.4f} cores")
         block = "\n".join([
-            f"Last generated run: **{date}**",
+            f"Last generated run: **{data['date']}**",
             "",
-            f"- command: `{args.command}`",
+            f"- command: `{data['command']}`",
             f"- machine: {info['nproc']} CPUs, {info['cpu_model']}, {info['memory']} RAM, "
             f"Linux {info['kernel']}; load average at start {' '.join(info['loadavg_at_start'])}",
             f"- versions: {versions['ferrocol']}; vmagent from {versions['vmagent']}; nginx {versions['nginx']}",
-            f"- workload: {args.targets} targets x {ctx.series:,} series ({int(expo['bytes']):,} bytes per "
-            f"scrape); {iv_note}",
+            f"- workload: {data.get('targets', results[0]['targets'] if results else '?')} targets x {int(expo['series']):,} series ({int(expo['bytes']):,} "
+            f"bytes per scrape); {iv_note}",
             "",
             md.rstrip("\n"),
             "",
@@ -931,6 +956,8 @@ def main():
     ap.add_argument("--out", default=None, help="run directory (default /tmp/ferrocol-bench/<time>)")
     ap.add_argument("--doc", default=None, help="markdown file whose generated block to replace")
     ap.add_argument("--strict", action="store_true", help="exit 1 when an acceptance check fails")
+    ap.add_argument("--render", metavar="RUN_DIR",
+                    help="measure nothing: print (and with --doc write) the report of an earlier run")
     ap.add_argument("--command", default=" ".join(sys.argv), help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.window = min(args.window, 600)
@@ -939,6 +966,9 @@ def main():
     args.wait_quiet = min(max(args.wait_quiet, 0), 300)
     args.targets = max(1, min(args.targets, 2000))
     args.repeat = max(1, min(args.repeat, 5))
+    if args.render:
+        with open(os.path.join(args.render, "results.json")) as f:
+            return render(json.load(f), args.render, args)
     try:
         return main_bench(args)
     except Abort as e:
