@@ -234,6 +234,23 @@ impl<S: SignalData> Batch<S> {
         self.resources
     }
 
+    /// Encodes the batch as its signal's export request (protobuf) without copying it: the
+    /// three OTLP export requests hold their resources as repeated field 1 and nothing else,
+    /// so this writes exactly what encoding `to_request()` would.
+    pub fn encode_request(&self, buf: &mut impl bytes::BufMut) {
+        for r in &self.resources {
+            prost::encoding::message::encode(1, r, buf);
+        }
+    }
+
+    /// The length `encode_request` writes.
+    pub fn encoded_request_len(&self) -> usize {
+        self.resources
+            .iter()
+            .map(|r| prost::encoding::message::encoded_len(1, r))
+            .sum()
+    }
+
     pub fn to_request(&self) -> S::Request {
         S::into_request(self.resources.clone())
     }

@@ -193,3 +193,18 @@ fn request_round_trip() {
     let back = Batch::<Metrics>::from_request(req);
     assert_eq!(back, b);
 }
+
+#[test]
+fn encode_request_writes_what_the_request_message_encodes() {
+    use prost::Message;
+    let m = metrics();
+    let mut direct = Vec::new();
+    m.encode_request(&mut direct);
+    assert!(!direct.is_empty());
+    assert_eq!(direct, m.to_request().encode_to_vec());
+    assert_eq!(direct.len(), m.encoded_request_len());
+    let empty = Batch::<Logs>::new(Vec::new());
+    let mut none = Vec::new();
+    empty.encode_request(&mut none);
+    assert!(none.is_empty());
+}

@@ -72,6 +72,10 @@ impl<'a> Exemplar<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample<'a> {
     pub name: Cow<'a, str>,
+    /// The series as written: the metric name and label set, before the value. Equal text is
+    /// the same series (the scrape loop caches per-series work under it); the converse does not
+    /// hold (label order, spacing, escapes).
+    pub series: &'a str,
     /// The validated text between the braces (after a quoted metric name, if any).
     labels_text: &'a str,
     pub value: f64,
@@ -383,6 +387,7 @@ impl<'a> Parser<'a> {
         };
         Ok(Sample {
             name,
+            series: &line[..i],
             labels_text,
             value,
             timestamp_ms,

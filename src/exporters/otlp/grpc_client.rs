@@ -124,7 +124,7 @@ impl<S: SignalData> OtlpGrpcExporter<S> {
     }
 
     async fn send(&self, batch: Arc<Batch<S>>) -> Result<(), ExportError> {
-        let mut req = tonic::Request::new(batch.to_request());
+        let mut req = tonic::Request::new(batch);
         *req.metadata_mut() = self.metadata.clone();
         if !self.timeout.is_zero() {
             req.set_timeout(self.timeout);
@@ -146,7 +146,7 @@ impl<S: SignalData> OtlpGrpcExporter<S> {
             ))
         })?;
         let path = http::uri::PathAndQuery::from_static(export_path(S::SIGNAL));
-        let codec = tonic_prost::ProstCodec::<S::Request, S::Response>::default();
+        let codec = BatchCodec::<S>(PhantomData);
         match grpc.unary(req, path, codec).await {
             Ok(resp) => {
                 if let Some((rejected, message)) = S::rejected(resp.get_ref()) {
@@ -162,6 +162,41 @@ impl<S: SignalData> OtlpGrpcExporter<S> {
 impl<S: SignalData> Exporter<S> for OtlpGrpcExporter<S> {
     fn export(&self, batch: Arc<Batch<S>>) -> BoxFuture<'_, Result<(), ExportError>> {
         Box::pin(self.send(batch))
+    }
+}
+
+/// The export codec: requests are encoded straight from the shared batch (no copy of the data
+/// into a request message), responses decoded with prost.
+struct BatchCodec<S>(PhantomData<fn() -> S>);
+
+struct BatchEncoder<S>(PhantomData<fn() -> S>);
+
+impl<S: SignalData> tonic::codec::Encoder for BatchEncoder<S> {
+    type Item = Arc<Batch<S>>;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Self::Item,
+        buf: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), Self::Error> {
+        item.encode_request(buf);
+        Ok(())
+    }
+}
+
+impl<S: SignalData> tonic::codec::Codec for BatchCodec<S> {
+    type Encode = Arc<Batch<S>>;
+    type Decode = S::Response;
+    type Encoder = BatchEncoder<S>;
+    type Decoder = tonic_prost::ProstDecoder<S::Response>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        BatchEncoder(PhantomData)
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        tonic_prost::ProstDecoder::default()
     }
 }
 

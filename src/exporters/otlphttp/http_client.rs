@@ -124,11 +124,14 @@ impl<S: SignalData> OtlpHttpExporter<S> {
     }
 
     fn body(&self, batch: &Batch<S>) -> Result<(Vec<u8>, &'static str), ExportError> {
-        let request = batch.to_request();
         let (raw, content_type) = match self.encoding {
-            Encoding::Proto => (request.encode_to_vec(), "application/x-protobuf"),
+            Encoding::Proto => {
+                let mut raw = Vec::with_capacity(batch.encoded_request_len());
+                batch.encode_request(&mut raw);
+                (raw, "application/x-protobuf")
+            }
             Encoding::Json => (
-                serde_json::to_vec(&request).map_err(|e| {
+                serde_json::to_vec(&batch.to_request()).map_err(|e| {
                     ExportError::permanent(format!("failed to marshal the request as JSON: {e}"))
                 })?,
                 "application/json",

@@ -8,10 +8,13 @@
 //! The input is the final sample label set (after target labels were merged and
 //! `metric_relabel_configs` ran), so this module knows nothing of relabeling or scraping.
 
+mod series;
+
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
     exemplar, metric, number_data_point, summary_data_point::ValueAtQuantile,
     AggregationTemporality, Exemplar, Gauge, Histogram, HistogramDataPoint, Metric,
@@ -19,8 +22,11 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
+use super::prehashed::HashKeyed;
 use crate::exposition::MetricType;
 use crate::relabel::Labels;
+use series::kv;
+pub use series::{CompactAttrs, PreparedSeries, Role, ScopeKey, StaleRole};
 
 /// Prometheus's stale marker: a NaN with this exact bit pattern.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
@@ -85,16 +91,6 @@ impl Metadata {
             }
         }
         (sample, None)
-    }
-}
-
-fn kv(k: &str, v: &str) -> KeyValue {
-    KeyValue {
-        key: k.to_string(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(v.to_string())),
-        }),
-        ..Default::default()
     }
 }
 
@@ -187,16 +183,85 @@ fn split_host_port(instance: &str) -> (&str, &str) {
     }
 }
 
-type Series = Vec<(String, String)>;
+/// Points of a gauge or sum, with the attribute hash of each (grouping, `_created`).
+#[derive(Default)]
+struct NumberPoints {
+    points: Vec<NumberDataPoint>,
+    hashes: Vec<u64>,
+    index: HashKeyed<usize>,
+}
 
 enum MetricAcc {
-    Gauge(IndexMap<Series, NumberDataPoint>),
+    Gauge(NumberPoints),
     Sum {
         monotonic: bool,
-        points: IndexMap<Series, NumberDataPoint>,
+        points: NumberPoints,
     },
-    Histogram(IndexMap<Series, HistAcc>),
-    Summary(IndexMap<Series, SummaryAcc>),
+    Histogram(Grouped<HistAcc>),
+    Summary(Grouped<SummaryAcc>),
+}
+
+/// Histogram or summary points being assembled from their series, by attributes.
+struct Grouped<T> {
+    series: Vec<(Vec<KeyValue>, T)>,
+    index: HashKeyed<usize>,
+    /// The slot of the previous sample: a point's series are usually adjacent.
+    last: usize,
+}
+
+impl<T: Default> Grouped<T> {
+    fn new() -> Self {
+        Self {
+            series: Vec::new(),
+            index: HashKeyed::default(),
+            last: usize::MAX,
+        }
+    }
+
+    /// The slot for these attributes, created empty when new.
+    fn slot(&mut self, p: &PreparedSeries) -> &mut T {
+        let found = if self
+            .series
+            .get(self.last)
+            .is_some_and(|(a, _)| p.attrs.same_as(a))
+        {
+            Some(self.last)
+        } else {
+            match self.index.get(&p.attrs_hash) {
+                Some(&i) if p.attrs.same_as(&self.series[i].0) => Some(i),
+                // A hash collision: find it the slow way.
+                Some(_) => self.series.iter().position(|(a, _)| p.attrs.same_as(a)),
+                None => None,
+            }
+        };
+        let i = found.unwrap_or_else(|| {
+            self.series.push((p.attrs.to_key_values(), T::default()));
+            let i = self.series.len() - 1;
+            self.index.entry(p.attrs_hash).or_insert(i);
+            i
+        });
+        self.last = i;
+        &mut self.series[i].1
+    }
+}
+
+impl NumberPoints {
+    /// Adds a point; a later point of the same attributes replaces the earlier one.
+    fn put(&mut self, hash: u64, p: NumberDataPoint) {
+        let same = match self.index.get(&hash) {
+            Some(&i) if self.points[i].attributes == p.attributes => Some(i),
+            Some(_) => (0..self.points.len()).find(|&i| self.points[i].attributes == p.attributes),
+            None => None,
+        };
+        match same {
+            Some(i) => self.points[i] = p,
+            None => {
+                self.index.entry(hash).or_insert(self.points.len());
+                self.points.push(p);
+                self.hashes.push(hash);
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -227,17 +292,21 @@ struct MetricEntry {
     acc: MetricAcc,
 }
 
+/// Counter start times from `_created` samples, by counter name and attribute hash.
+type CreatedTimes = HashMap<(String, u64), Vec<(Vec<KeyValue>, f64)>>;
+
 struct ScopeAcc {
-    scope: InstrumentationScope,
-    schema_url: String,
+    key: Arc<ScopeKey>,
     metrics: IndexMap<String, MetricEntry>,
-    /// Start times from counter `_created` samples, by metric name and series.
-    created: HashMap<(String, Series), f64>,
+    /// The index of the previous sample's metric: a metric's samples are usually adjacent.
+    last_metric: usize,
+    created: CreatedTimes,
 }
 
 struct ResourceAcc {
+    key: (String, String),
     attrs: Vec<KeyValue>,
-    scopes: IndexMap<(String, String, String, Series), ScopeAcc>,
+    scopes: Vec<ScopeAcc>,
 }
 
 /// An exemplar as parsed.
@@ -250,8 +319,9 @@ pub struct ExemplarIn<'a> {
 /// Accumulates one scrape and produces its `ResourceMetrics`.
 pub struct Converter {
     target: TargetResource,
-    scope_version: String,
-    resources: IndexMap<(String, String), ResourceAcc>,
+    resources: Vec<ResourceAcc>,
+    /// The index of the target's own (job, instance) resource, once created.
+    own_resource: Option<usize>,
 }
 
 fn prom_type_name(k: MetricType) -> &'static str {
@@ -296,9 +366,14 @@ impl Converter {
     pub fn new(target: TargetResource) -> Self {
         Self {
             target,
-            scope_version: env!("CARGO_PKG_VERSION").to_string(),
-            resources: IndexMap::new(),
+            resources: Vec::new(),
+            own_resource: None,
         }
+    }
+
+    /// The target this converter fills resources for.
+    pub fn target(&self) -> &TargetResource {
+        &self.target
     }
 
     /// Adds one sample (`labels` includes `__name__`). Errors reject only this sample.
@@ -310,191 +385,147 @@ impl Converter {
         exemplar: Option<ExemplarIn<'_>>,
         meta: &Metadata,
     ) -> Result<(), String> {
-        let name = labels.get("__name__");
-        if name.is_empty() {
-            return Err("sample without a metric name".into());
-        }
-        let mut job = labels.get("job");
-        let mut instance = labels.get("instance");
-        if job.is_empty() {
-            job = &self.target.job;
-        }
-        if instance.is_empty() {
-            instance = &self.target.instance;
-        }
-        if job.is_empty() || instance.is_empty() {
-            return Err("job or instance cannot be found from labels".into());
-        }
-        // Nearly every sample of a scrape has the target's (job, instance): find it without
-        // allocating a key.
-        let found = self
-            .resources
-            .iter()
-            .position(|((j, i), _)| j == job && i == instance);
-        let idx = match found {
-            Some(i) => i,
-            None => {
-                let attrs = resource_attributes(job, instance, &self.target);
-                let (i, _) = self.resources.insert_full(
-                    (job.to_string(), instance.to_string()),
-                    ResourceAcc {
-                        attrs,
-                        scopes: IndexMap::new(),
-                    },
-                );
-                i
+        let (family, fm) = meta.lookup(labels.get("__name__"));
+        let kind = fm.map_or(MetricType::Unknown, |m| m.kind);
+        let p = PreparedSeries::new(labels, family, kind, &self.target)?;
+        self.add_prepared(&p, value, ts_ms, exemplar, fm);
+        Ok(())
+    }
+
+    fn resource(&mut self, p: &PreparedSeries) -> &mut ResourceAcc {
+        let idx = match &p.resource {
+            None => self.own_resource,
+            Some(key) => self.resources.iter().position(|r| r.key == **key),
+        };
+        let idx = idx.unwrap_or_else(|| {
+            let (job, instance) = match &p.resource {
+                Some(key) => (key.0.as_str(), key.1.as_str()),
+                None => (self.target.job.as_str(), self.target.instance.as_str()),
+            };
+            self.resources.push(ResourceAcc {
+                key: (job.to_string(), instance.to_string()),
+                attrs: resource_attributes(job, instance, &self.target),
+                scopes: Vec::new(),
+            });
+            let i = self.resources.len() - 1;
+            if p.resource.is_none() {
+                self.own_resource = Some(i);
             }
-        };
-        let Some((_, res)) = self.resources.get_index_mut(idx) else {
-            return Err("internal: resource missing".into());
-        };
-        if name == "target_info" {
-            for (k, v) in labels.iter() {
-                if !matches!(k, "job" | "instance" | "__name__") && !v.is_empty() {
-                    res.attrs.retain(|a| a.key != k);
+            i
+        });
+        &mut self.resources[idx]
+    }
+
+    /// Adds one sample of a prepared series. `fm` is the metadata of its family in this
+    /// scrape (help and unit of the metric when this is its first sample).
+    pub fn add_prepared(
+        &mut self,
+        p: &PreparedSeries,
+        value: f64,
+        ts_ms: i64,
+        exemplar: Option<ExemplarIn<'_>>,
+        fm: Option<&FamilyMeta>,
+    ) {
+        let res = self.resource(p);
+        match p.role {
+            Role::TargetInfo => {
+                for (k, v) in p.attrs.iter() {
+                    res.attrs.retain(|r| r.key != k);
                     res.attrs.push(kv(k, v));
                 }
+                return;
             }
-            return Ok(());
+            Role::Ignored => return,
+            _ => {}
         }
-        let (family, fm) = meta.lookup(name);
-        let kind = fm.map_or(MetricType::Unknown, |m| m.kind);
-        let stale = is_stale(value);
-
-        // Scope and attributes.
-        let (mut sname, mut sver, mut surl) = (String::new(), String::new(), String::new());
-        let mut sattrs: Series = Vec::new();
-        let mut attrs: Series = Vec::new();
-        let (mut le, mut quantile) = (None, None);
-        for (k, v) in labels.iter() {
-            match k {
-                "__name__" | "job" | "instance" | "__scheme__" | "__metrics_path__" => {}
-                "otel_scope_name" => sname = v.to_string(),
-                "otel_scope_version" => sver = v.to_string(),
-                "otel_scope_schema_url" => surl = v.to_string(),
-                _ if k.starts_with("otel_scope_") => {
-                    sattrs.push((k["otel_scope_".len()..].to_string(), v.to_string()))
-                }
-                "le" if kind == MetricType::Histogram => le = Some(v),
-                "quantile" if kind == MetricType::Summary => quantile = Some(v),
-                _ if v.is_empty() => {}
-                _ => attrs.push((k.to_string(), v.to_string())),
-            }
-        }
-        if sname.is_empty() {
-            sname = DEFAULT_SCOPE.to_string();
-            sver.clone_from(&self.scope_version);
-        }
-        let existing = res
+        let sidx = res
             .scopes
-            .keys()
-            .position(|(n, v, u, a)| *n == sname && *v == sver && *u == surl && *a == sattrs);
-        let sidx = match existing {
-            Some(i) => i,
-            None => {
-                let acc = ScopeAcc {
-                    scope: InstrumentationScope {
-                        name: sname.clone(),
-                        version: sver.clone(),
-                        attributes: sattrs.iter().map(|(k, v)| kv(k, v)).collect(),
-                        dropped_attributes_count: 0,
-                    },
-                    schema_url: surl.clone(),
+            .iter()
+            .position(|s| Arc::ptr_eq(&s.key, &p.scope) || s.key == p.scope)
+            .unwrap_or_else(|| {
+                res.scopes.push(ScopeAcc {
+                    key: Arc::clone(&p.scope),
                     metrics: IndexMap::new(),
+                    last_metric: usize::MAX,
                     created: HashMap::new(),
-                };
-                res.scopes.insert_full((sname, sver, surl, sattrs), acc).0
-            }
-        };
-        let Some((_, scope)) = res.scopes.get_index_mut(sidx) else {
-            return Err("internal: scope missing".into());
-        };
-        let time_unix_nano = (ts_ms.max(0) as u64) * 1_000_000;
-        let suffix = name.strip_prefix(family).unwrap_or("");
-        let metric_name = match kind {
-            MetricType::Histogram | MetricType::Summary => family,
-            _ => name,
-        };
-        if kind == MetricType::GaugeHistogram {
-            return Ok(());
-        }
-        if kind == MetricType::Counter && suffix == "_created" {
-            let target = if family.ends_with("_total") {
-                family.to_string()
-            } else {
-                format!("{family}_total")
-            };
-            scope.created.insert((target, attrs), value);
-            return Ok(());
-        }
-        if !scope.metrics.contains_key(metric_name) {
+                });
+                res.scopes.len() - 1
+            });
+        let scope = &mut res.scopes[sidx];
+        if p.role == Role::CounterCreated {
             scope
-                .metrics
-                .insert(metric_name.to_string(), new_entry(kind, fm));
+                .created
+                .entry((p.metric.clone(), p.attrs_hash))
+                .or_default()
+                .push((p.attrs.to_key_values(), value));
+            return;
         }
-        let Some(entry) = scope.metrics.get_mut(metric_name) else {
-            return Err("internal: metric missing".into());
+        let midx = match scope.metrics.get_index(scope.last_metric) {
+            Some((name, _)) if *name == p.metric => scope.last_metric,
+            _ => match scope.metrics.get_index_of(p.metric.as_str()) {
+                Some(i) => i,
+                None => {
+                    scope
+                        .metrics
+                        .insert_full(p.metric.clone(), new_entry(p.kind, fm))
+                        .0
+                }
+            },
         };
+        scope.last_metric = midx;
+        let Some((_, entry)) = scope.metrics.get_index_mut(midx) else {
+            return;
+        };
+        let stale = is_stale(value);
         let exemplars: Vec<Exemplar> = exemplar.map(|e| convert_exemplar(&e)).into_iter().collect();
         match &mut entry.acc {
             MetricAcc::Gauge(points) | MetricAcc::Sum { points, .. } => {
-                let p = NumberDataPoint {
-                    attributes: attrs.iter().map(|(k, v)| kv(k, v)).collect(),
-                    time_unix_nano,
+                let point = NumberDataPoint {
+                    attributes: p.attrs.to_key_values(),
+                    time_unix_nano: (ts_ms.max(0) as u64) * 1_000_000,
                     flags: if stale { NO_RECORDED_VALUE } else { 0 },
                     value: (!stale).then_some(number_data_point::Value::AsDouble(value)),
                     exemplars,
                     ..Default::default()
                 };
-                points.insert(attrs, p);
+                points.put(p.attrs_hash, point);
             }
-            MetricAcc::Histogram(series) => {
-                let h = series.entry(attrs).or_default();
+            MetricAcc::Histogram(g) => {
+                let h = g.slot(p);
                 h.time_ms = ts_ms;
                 h.stale |= stale;
-                match suffix {
-                    "_bucket" => {
-                        let bound =
-                            le.and_then(crate::exposition::parse_float_pub)
-                                .ok_or_else(|| {
-                                    format!("histogram bucket of {family} without a valid le label")
-                                })?;
+                match p.role {
+                    Role::Bucket(bound) => {
                         h.buckets.push((bound, value));
                         h.exemplars.extend(exemplars);
                     }
-                    "_count" => h.count = Some(value),
-                    "_sum" => h.sum = Some(value),
-                    "_created" => h.created = Some(value),
+                    Role::Count => h.count = Some(value),
+                    Role::Sum => h.sum = Some(value),
+                    Role::Created => h.created = Some(value),
                     _ => {}
                 }
             }
-            MetricAcc::Summary(series) => {
-                let s = series.entry(attrs).or_default();
+            MetricAcc::Summary(g) => {
+                let s = g.slot(p);
                 s.time_ms = ts_ms;
                 s.stale |= stale;
-                match (suffix, quantile) {
-                    ("", Some(q)) => {
-                        let q = crate::exposition::parse_float_pub(q).ok_or_else(|| {
-                            format!("summary {family} with an invalid quantile label")
-                        })?;
-                        s.quantiles.push((q, value));
-                    }
-                    ("_count", _) => s.count = Some(value),
-                    ("_sum", _) => s.sum = Some(value),
-                    ("_created", _) => s.created = Some(value),
+                match p.role {
+                    Role::Quantile(q) => s.quantiles.push((q, value)),
+                    Role::Count => s.count = Some(value),
+                    Role::Sum => s.sum = Some(value),
+                    Role::Created => s.created = Some(value),
                     _ => {}
                 }
             }
         }
-        Ok(())
     }
 
     /// The scrape as OTLP. Empty when nothing was added.
     pub fn finish(self) -> Vec<ResourceMetrics> {
         let mut out = Vec::with_capacity(self.resources.len());
-        for (_, res) in self.resources {
+        for res in self.resources {
             let mut scope_metrics = Vec::new();
-            for (_, sc) in res.scopes {
+            for sc in res.scopes {
                 let created = sc.created;
                 let metrics: Vec<Metric> = sc
                     .metrics
@@ -502,10 +533,16 @@ impl Converter {
                     .filter_map(|(name, e)| build_metric(name, e, &created))
                     .collect();
                 if !metrics.is_empty() {
+                    let key = Arc::unwrap_or_clone(sc.key);
                     scope_metrics.push(ScopeMetrics {
-                        scope: Some(sc.scope),
+                        scope: Some(InstrumentationScope {
+                            name: key.name,
+                            version: key.version,
+                            attributes: key.attrs.iter().map(|(k, v)| kv(k, v)).collect(),
+                            dropped_attributes_count: 0,
+                        }),
                         metrics,
-                        schema_url: sc.schema_url,
+                        schema_url: key.schema_url,
                     });
                 }
             }
@@ -532,15 +569,15 @@ fn new_entry(kind: MetricType, fm: Option<&FamilyMeta>) -> MetricEntry {
         acc: match kind {
             MetricType::Counter => MetricAcc::Sum {
                 monotonic: true,
-                points: IndexMap::new(),
+                points: NumberPoints::default(),
             },
             MetricType::Info | MetricType::StateSet => MetricAcc::Sum {
                 monotonic: false,
-                points: IndexMap::new(),
+                points: NumberPoints::default(),
             },
-            MetricType::Histogram => MetricAcc::Histogram(IndexMap::new()),
-            MetricType::Summary => MetricAcc::Summary(IndexMap::new()),
-            _ => MetricAcc::Gauge(IndexMap::new()),
+            MetricType::Histogram => MetricAcc::Histogram(Grouped::new()),
+            MetricType::Summary => MetricAcc::Summary(Grouped::new()),
+            _ => MetricAcc::Gauge(NumberPoints::default()),
         },
     }
 }
@@ -553,38 +590,39 @@ fn secs_to_nanos(s: f64) -> u64 {
     }
 }
 
-fn build_metric(
-    name: String,
-    e: MetricEntry,
-    created: &HashMap<(String, Series), f64>,
-) -> Option<Metric> {
+fn build_metric(name: String, e: MetricEntry, created: &CreatedTimes) -> Option<Metric> {
     let cumulative = AggregationTemporality::Cumulative as i32;
     let data = match e.acc {
         MetricAcc::Gauge(points) => metric::Data::Gauge(Gauge {
-            data_points: points.into_values().collect(),
+            data_points: points.points,
         }),
-        MetricAcc::Sum { monotonic, points } => metric::Data::Sum(Sum {
-            data_points: points
-                .into_iter()
-                .map(|(series, mut p)| {
-                    if let Some(c) = created.get(&(name.clone(), series)) {
+        MetricAcc::Sum { monotonic, points } => {
+            let mut data_points = points.points;
+            if !created.is_empty() {
+                for (p, hash) in data_points.iter_mut().zip(points.hashes) {
+                    let start = created
+                        .get(&(name.clone(), hash))
+                        .and_then(|c| c.iter().find(|(a, _)| *a == p.attributes));
+                    if let Some((_, c)) = start {
                         p.start_time_unix_nano = secs_to_nanos(*c);
                     }
-                    p
-                })
-                .collect(),
-            aggregation_temporality: cumulative,
-            is_monotonic: monotonic,
-        }),
-        MetricAcc::Histogram(series) => {
+                }
+            }
+            metric::Data::Sum(Sum {
+                data_points,
+                aggregation_temporality: cumulative,
+                is_monotonic: monotonic,
+            })
+        }
+        MetricAcc::Histogram(g) => {
             let mut points = Vec::new();
-            for (attrs, mut h) in series {
+            for (attrs, mut h) in g.series {
                 let Some(count) = h.count.filter(|_| !h.stale).or(h.stale.then_some(0.0)) else {
                     continue;
                 };
                 h.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-                let mut bounds = Vec::new();
-                let mut counts = Vec::new();
+                let mut bounds = Vec::with_capacity(h.buckets.len());
+                let mut counts = Vec::with_capacity(h.buckets.len() + 1);
                 let mut prev = 0.0;
                 for (bound, cum) in &h.buckets {
                     if bound.is_infinite() && *bound > 0.0 {
@@ -604,7 +642,7 @@ fn build_metric(
                     (count - prev).max(0.0) as u64
                 });
                 points.push(HistogramDataPoint {
-                    attributes: attrs.iter().map(|(k, v)| kv(k, v)).collect(),
+                    attributes: attrs,
                     start_time_unix_nano: h.created.map_or(0, secs_to_nanos),
                     time_unix_nano: (h.time_ms.max(0) as u64) * 1_000_000,
                     count: if h.stale { 0 } else { count as u64 },
@@ -622,15 +660,15 @@ fn build_metric(
                 aggregation_temporality: cumulative,
             })
         }
-        MetricAcc::Summary(series) => {
+        MetricAcc::Summary(g) => {
             let mut points = Vec::new();
-            for (attrs, mut s) in series {
+            for (attrs, mut s) in g.series {
                 let Some(count) = s.count.filter(|_| !s.stale).or(s.stale.then_some(0.0)) else {
                     continue;
                 };
                 s.quantiles.sort_by(|a, b| a.0.total_cmp(&b.0));
                 points.push(SummaryDataPoint {
-                    attributes: attrs.iter().map(|(k, v)| kv(k, v)).collect(),
+                    attributes: attrs,
                     start_time_unix_nano: s.created.map_or(0, secs_to_nanos),
                     time_unix_nano: (s.time_ms.max(0) as u64) * 1_000_000,
                     count: if s.stale { 0 } else { count as u64 },

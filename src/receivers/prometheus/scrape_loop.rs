@@ -6,11 +6,13 @@
 //! `scrape_samples_scraped`, `scrape_samples_post_metric_relabeling`, `scrape_series_added`)
 //! and push one batch per scrape into the pipelines.
 //!
+//! Per-series work is cached (`series_cache`): a series whose text was seen in the last scrape
+//! skips label building, relabeling, the checks and attribute conversion.
+//!
 //! Staleness (`staleness`): series that disappear between two successful scrapes, every series
 //! of the last successful scrape when a scrape fails, and, when the target went away, every
 //! series plus the report series at the end of the run, get stale markers. The series set
-//! holds only hashes; the labels of gone series are re-derived from the previous successful
-//! body, which is kept (one body per target) for that. A failed scrape
+//! holds only hashes; gone series are converted from their cache entries. A failed scrape
 //! (HTTP error, timeout, body or sample limit, parse error, label limit) sends `up` = 0 and is
 //! logged at WARN (rate-limited per target) with the URL and reason; the targets API reads
 //! `TargetHealth`.
@@ -20,16 +22,22 @@
 //! checks (there is no TSDB; a series repeated within one scrape keeps its first sample).
 
 use std::collections::HashSet;
+
+use super::prehashed::HashSetKeyed;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
 
-use super::convert::{is_stale, Converter, ExemplarIn, Metadata, TargetResource, STALE_NAN_BITS};
+use super::convert::{
+    is_stale, Converter, ExemplarIn, Metadata, PreparedSeries, StaleRole, TargetResource,
+    STALE_NAN_BITS,
+};
 use super::promconfig::ScrapeConfig;
 use super::sample_labels::{fmt_labels, SampleLabels};
 use super::scrape_http::{FetchError, Fetcher};
+use super::series_cache::{CachedSeries, SeriesCache};
 use super::staleness::{Seen, SeriesSet};
 use super::target::Target;
 use crate::data::{Batch, Metrics};
@@ -123,18 +131,18 @@ pub struct ScrapeLoop {
     labels: SampleLabels,
     /// `{job="...", instance="..."}` for logs.
     target_text: String,
-    report_labels: Vec<Labels>,
-    report_meta: Metadata,
+    /// The report series, prepared once.
+    report: Vec<PreparedSeries>,
     /// Hashes of the last successful scrape's series.
     series: SeriesSet,
+    /// What each series text of the last successful scrape became.
+    cache: SeriesCache,
     /// The metadata of the scrape being appended.
     meta: Metadata,
+    /// The metadata of the last successful scrape (help and unit of its stale markers).
+    prev_meta: Metadata,
     /// The reusable buffer the next body is read into.
     body: Vec<u8>,
-    /// The last successful scrape's body and format: the series that go away are re-derived
-    /// from it to mark them stale.
-    prev_body: Vec<u8>,
-    prev_format: Format,
     counters: Counters,
     fail_log: RateLimit,
     add_log: RateLimit,
@@ -170,11 +178,9 @@ impl ScrapeLoop {
         };
         let resource =
             TargetResource::from_discovered(job, target.labels.get("instance"), &target.discovered);
-        let mut report_meta = Metadata::default();
-        let report_labels = REPORT_NAMES
+        let report = REPORT_NAMES
             .iter()
-            .map(|name| {
-                report_meta.set_type(name, MetricType::Gauge);
+            .filter_map(|name| {
                 let mut l = Labels::new();
                 l.set("__name__", name);
                 for (k, v) in target.public_labels() {
@@ -183,7 +189,8 @@ impl ScrapeLoop {
                 for (k, v) in external_labels.iter() {
                     l.set(k, v);
                 }
-                l
+                // Only fails without job and instance, which every target has.
+                PreparedSeries::new(&l, name, MetricType::Gauge, &resource).ok()
             })
             .collect();
         let job_labels = [("receiver", receiver_id), ("job", cfg.job_name.as_str())];
@@ -218,8 +225,7 @@ impl ScrapeLoop {
             labels,
             target_text,
             resource,
-            report_labels,
-            report_meta,
+            report,
             receiver_id: receiver_id.to_string(),
             target,
             cfg,
@@ -227,10 +233,10 @@ impl ScrapeLoop {
             consumer,
             health: Arc::new(Mutex::new(TargetHealth::default())),
             series: SeriesSet::new(),
+            cache: SeriesCache::new(),
             meta: Metadata::default(),
+            prev_meta: Metadata::default(),
             body: Vec::new(),
-            prev_body: Vec::new(),
-            prev_format: Format::PromText,
             counters,
             fail_log: RateLimit::new(),
             add_log: RateLimit::new(),
@@ -301,11 +307,9 @@ impl ScrapeLoop {
         }
         let ts = unix_ms(SystemTime::now());
         let mut conv = Converter::new(self.resource.clone());
-        let gone = self.series.fail();
-        self.mark_prev_stale(&mut conv, gone, ts);
-        self.prev_body = Vec::new();
-        for l in &self.report_labels {
-            let _ = conv.add(l, stale_nan(), ts, None, &self.report_meta);
+        self.mark_all_stale(&mut conv, ts);
+        for p in &self.report {
+            conv.add_prepared(p, stale_nan(), ts, None, None);
         }
         self.push(Batch::new(conv.finish())).await;
     }
@@ -341,22 +345,13 @@ impl ScrapeLoop {
             },
         };
         let body_len = body.len();
-        match outcome.format {
-            Some(format) if outcome.error.is_none() => {
-                let gone = self.series.commit();
-                self.mark_prev_stale(&mut conv, gone, ts_ms);
-                self.body = std::mem::replace(&mut self.prev_body, body);
-                self.prev_format = format;
-            }
-            _ => {
-                conv = Converter::new(self.resource.clone());
-                let gone = self.series.fail();
-                self.mark_prev_stale(&mut conv, gone, ts_ms);
-                // A target that is down keeps one buffer.
-                self.prev_body = Vec::new();
-                self.body = body;
-            }
+        if outcome.format.is_some() && outcome.error.is_none() {
+            self.mark_gone_stale(&mut conv, ts_ms);
+        } else {
+            conv = Converter::new(self.resource.clone());
+            self.mark_all_stale(&mut conv, ts_ms);
         }
+        self.body = body;
         self.meta.clear();
         // Keep the buffer for the next scrape, but not a one-off huge one.
         if self.body.capacity() > 2 * body_len + (1 << 20) {
@@ -371,8 +366,8 @@ impl ScrapeLoop {
             outcome.added as f64,
             outcome.series_added as f64,
         ];
-        for (l, v) in self.report_labels.iter().zip(values) {
-            let _ = conv.add(l, v, ts_ms, None, &self.report_meta);
+        for (p, v) in self.report.iter().zip(values) {
+            conv.add_prepared(p, v, ts_ms, None, None);
         }
         self.reported = true;
         self.counters.samples.add(outcome.total);
@@ -492,8 +487,40 @@ impl ScrapeLoop {
             if limit_hit {
                 continue;
             }
+            let (family, fm) = self.meta.lookup(&s.name);
+            let kind = fm.map_or(MetricType::Unknown, |m| m.kind);
+            if let Some(cached) = self.cache.hit(s.series, kind, family) {
+                // Seen in the last scrape: labels, relabeling and checks gave this result.
+                let Some(prepared) = &cached.prepared else {
+                    continue;
+                };
+                if sample_limit > 0 && !is_stale(s.value) {
+                    appended += 1;
+                    if appended > sample_limit {
+                        limit_hit = true;
+                        continue;
+                    }
+                }
+                let (ts, explicit) = match s.timestamp_ms {
+                    Some(t) if honor_ts => (t, true),
+                    _ => (ts_ms, false),
+                };
+                let track = !explicit || self.cfg.track_timestamps_staleness;
+                match self.series.observe(cached.hash, track) {
+                    Seen::Duplicate => continue,
+                    Seen::New => out.series_added += 1,
+                    Seen::Known => {}
+                }
+                conv.add_prepared(prepared, s.value, ts, exemplar_in(&s), fm);
+                out.added += 1;
+                continue;
+            }
             let dup = self.labels.build(&s, &mut seen);
             if !self.labels.relabel(&self.cfg.metric_relabel_configs) {
+                if dup.is_none() {
+                    self.cache
+                        .insert(s.series, CachedSeries::dropped(kind, family));
+                }
                 continue;
             }
             if let Err(e) = self.labels.check() {
@@ -523,13 +550,13 @@ impl ScrapeLoop {
                 Seen::New => out.series_added += 1,
                 Seen::Known => {}
             }
-            let exemplar = s.exemplar.as_ref().map(|e| ExemplarIn {
-                labels: e.labels().collect(),
-                value: e.value,
-                timestamp_ms: e.timestamp_ms,
-            });
-            if let Err(e) = conv.add(self.labels.get(), s.value, ts, exemplar, &self.meta) {
-                self.warn_add(&e);
+            match PreparedSeries::new(self.labels.get(), family, kind, conv.target()) {
+                Ok(prepared) => {
+                    conv.add_prepared(&prepared, s.value, ts, exemplar_in(&s), fm);
+                    self.cache
+                        .insert(s.series, CachedSeries::kept(hash, kind, family, prepared));
+                }
+                Err(e) => self.warn_add(&e),
             }
             out.added += 1;
         }
@@ -539,69 +566,22 @@ impl ScrapeLoop {
         out
     }
 
-    /// Marks stale the series of the previous successful scrape whose hashes are in `gone`,
-    /// re-deriving them from its body with the same label pipeline. A histogram or summary
-    /// series other than `_count` is marked only when its `_count` is gone too: the converter
-    /// flags a whole point stale from any of its series, and a point that is still exposed
-    /// (one bucket less) must not be.
-    fn mark_prev_stale(&mut self, conv: &mut Converter, gone: HashSet<u64>, ts_ms: i64) {
-        if gone.is_empty() {
-            return;
-        }
-        let body = std::mem::take(&mut self.prev_body);
-        let mut meta = Metadata::default();
-        let mut marked = HashSet::new();
-        let mut seen = Vec::new();
-        if let Ok(mut parser) = Parser::new(&body, self.prev_format) {
-            while let Ok(Some(entry)) = parser.next() {
-                let s = match entry {
-                    Entry::Type { name, kind } => {
-                        meta.set_type(&name, kind);
-                        continue;
-                    }
-                    Entry::Help { name, text } => {
-                        meta.set_help(&name, &text);
-                        continue;
-                    }
-                    Entry::Unit { name, unit } => {
-                        meta.set_unit(&name, unit);
-                        continue;
-                    }
-                    Entry::Sample(s) => s,
-                };
-                if self.labels.build(&s, &mut seen).is_some()
-                    || !self.labels.relabel(&self.cfg.metric_relabel_configs)
-                {
-                    continue;
-                }
-                self.labels.add_external(&self.external);
-                let lb = self.labels.get();
-                let hash = self.series.hash(lb);
-                if !gone.contains(&hash) || marked.contains(&hash) {
-                    continue;
-                }
-                let name = lb.get("__name__");
-                let (family, fm) = meta.lookup(name);
-                let kind = fm.map_or(MetricType::Unknown, |m| m.kind);
-                if matches!(kind, MetricType::Histogram | MetricType::Summary)
-                    && name.strip_prefix(family) != Some("_count")
-                {
-                    let mut count = lb.clone();
-                    count.del(if kind == MetricType::Histogram {
-                        "le"
-                    } else {
-                        "quantile"
-                    });
-                    count.set("__name__", &format!("{family}_count"));
-                    if !gone.contains(&self.series.hash(&count)) {
-                        continue;
-                    }
-                }
-                marked.insert(hash);
-                let _ = conv.add(lb, stale_nan(), ts_ms, None, &meta);
-            }
-        }
-        self.prev_body = body;
+    /// Ends a successful scrape: the series of the previous one that were not seen again get
+    /// stale markers.
+    fn mark_gone_stale(&mut self, conv: &mut Converter, ts_ms: i64) {
+        let gone = self.series.commit();
+        let removed = self.cache.sweep();
+        mark_stale(conv, &removed, &gone, &self.prev_meta, ts_ms);
+        std::mem::swap(&mut self.meta, &mut self.prev_meta);
+    }
+
+    /// Ends a failed scrape or the run: every series of the last successful scrape goes
+    /// stale, and the cache starts afresh.
+    fn mark_all_stale(&mut self, conv: &mut Converter, ts_ms: i64) {
+        let gone = self.series.fail();
+        let removed = self.cache.drain();
+        mark_stale(conv, &removed, &gone, &self.prev_meta, ts_ms);
+        self.prev_meta = Metadata::default();
     }
 
     /// One sample could not be added (the rest of the scrape goes on); rate-limited.
@@ -617,6 +597,51 @@ impl ScrapeLoop {
             );
         }
     }
+}
+
+/// Stale markers for the `removed` cache entries whose series are `gone` (each once). A
+/// histogram or summary series other than `_count` is marked only when its `_count` is gone
+/// too: the converter flags a whole point stale from any of its series, and a point that is
+/// still exposed (one bucket less) must not be.
+fn mark_stale(
+    conv: &mut Converter,
+    removed: &[CachedSeries],
+    gone: &HashSet<u64>,
+    meta: &Metadata,
+    ts_ms: i64,
+) {
+    if gone.is_empty() {
+        return;
+    }
+    let gone_series = || {
+        removed
+            .iter()
+            .filter(|c| gone.contains(&c.hash))
+            .filter_map(|c| Some((c.hash, c.prepared.as_ref()?)))
+    };
+    let counts_gone: HashSet<(&str, u64)> = gone_series()
+        .filter(|(_, p)| p.staleness() == StaleRole::Count)
+        .map(|(_, p)| p.point_key())
+        .collect();
+    let mut marked = HashSetKeyed::default();
+    for (hash, p) in gone_series() {
+        let mark = match p.staleness() {
+            StaleRole::Always | StaleRole::Count => true,
+            StaleRole::WithCount => counts_gone.contains(&p.point_key()),
+            StaleRole::Never => false,
+        };
+        if mark && marked.insert(hash) {
+            conv.add_prepared(p, stale_nan(), ts_ms, None, meta.lookup(p.metric()).1);
+        }
+    }
+}
+
+fn exemplar_in<'a>(s: &crate::exposition::Sample<'a>) -> Option<ExemplarIn<'a>> {
+    s.exemplar.as_ref().map(|e| ExemplarIn {
+        labels: e.labels().collect(),
+        value: e.value,
+        timestamp_ms: e.timestamp_ms,
+    })
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::exposition::{Entry, Format, Parser};
+use opentelemetry_proto::tonic::common::v1::any_value;
 
 fn convert(body: &str, format: Format, discovered: &Labels) -> Vec<ResourceMetrics> {
     let mut meta = Metadata::default();

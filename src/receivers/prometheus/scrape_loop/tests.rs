@@ -94,7 +94,7 @@ async fn serve(handler: impl Fn(&HeaderMap, usize) -> Reply + Send + Sync + 'sta
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     e.write_all(data).unwrap();
     e.finish().unwrap()
 }
@@ -526,3 +526,59 @@ async fn a_sample_with_duplicate_label_names_is_rejected_alone() {
 
 mod failures;
 mod tls;
+
+/// The per-series cache must follow what changes between scrapes: a family's type, a series
+/// written differently, a series that goes away, a series that relabeling drops.
+#[tokio::test]
+async fn cached_series_follow_type_changes_respellings_and_removals() {
+    let server = serve(|_, n| {
+        ok(match n {
+            0 => "# TYPE m gauge\nm{a=\"1\"} 1\ndrop_me 1\nx{b=\"2\"} 3\n",
+            1 => "# TYPE m counter\nm{a=\"1\"} 2\ndrop_me 1\nx{ b=\"2\" } 4\n",
+            _ => "m{a=\"1\"} 3\ndrop_me 1\n",
+        })
+    })
+    .await;
+    let sink = sink(false);
+    let rules =
+        "  metric_relabel_configs:\n  - {source_labels: [__name__], regex: drop_me, action: drop}\n";
+    let r = start(server.addr, "", rules, &sink);
+    let b = wait_for(&sink, "three scrapes", |b| b.len() >= 3).await;
+    let kind = |b: &Batch<Metrics>| match metric(b, "m").and_then(|m| m.data.as_ref()) {
+        Some(metric::Data::Gauge(_)) => "gauge",
+        Some(metric::Data::Sum(_)) => "sum",
+        _ => "none",
+    };
+    assert_eq!(
+        [kind(&b[0]), kind(&b[1]), kind(&b[2])],
+        ["gauge", "sum", "gauge"]
+    );
+    assert_eq!(value(&b[1], "m"), Some(2.0));
+    // The respelled `x` is the same series: its value, no new series, no stale marker.
+    assert_eq!(
+        points(metric(&b[1], "x").unwrap()),
+        vec![(attrs_of(&[("b", "2"), ("env", "prod")]), Some(4.0), 0)]
+    );
+    assert_eq!(value(&b[0], "scrape_series_added"), Some(2.0));
+    assert_eq!(value(&b[1], "scrape_series_added"), Some(0.0));
+    // Gone in the third scrape: one stale marker.
+    assert_eq!(
+        points(metric(&b[2], "x").unwrap()),
+        vec![(attrs_of(&[("b", "2"), ("env", "prod")]), None, 1)]
+    );
+    for (batch, kept) in b[..3].iter().zip([2.0, 2.0, 1.0]) {
+        assert!(metric(batch, "drop_me").is_none());
+        assert_eq!(
+            value(batch, "scrape_samples_post_metric_relabeling"),
+            Some(kept)
+        );
+    }
+    stop(r).await;
+}
+
+fn attrs_of(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
