@@ -193,6 +193,9 @@ pub struct Parser<'a> {
     line: usize,
     format: Format,
     saw_eof: bool,
+    /// Label sets are only delimited, not checked, until `check_labels` (see
+    /// `defer_label_checks`).
+    defer_labels: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -214,7 +217,26 @@ impl<'a> Parser<'a> {
             line: 0,
             format,
             saw_eof: false,
+            defer_labels: false,
         })
+    }
+
+    /// Leaves checking each sample's label set to the caller (`check_labels`), for a caller
+    /// that has already seen most series texts and checked them then: the scrape loop's
+    /// series cache. A sample's labels must not be read before they were checked.
+    pub fn defer_label_checks(mut self) -> Self {
+        self.defer_labels = true;
+        self
+    }
+
+    /// Checks the label set of the sample just returned (only needed with
+    /// `defer_label_checks`); errors name the sample's line.
+    pub fn check_labels(&self, s: &Sample<'a>) -> Result<(), ParseError> {
+        let mut rest = s.labels_text;
+        while let Some((_, used)) = lex_label(rest).map_err(|e| self.err(e))? {
+            rest = &rest[used..];
+        }
+        Ok(())
     }
 
     fn err(&self, message: impl Into<String>) -> ParseError {
@@ -343,9 +365,11 @@ impl<'a> Parser<'a> {
                 name = Some(n);
                 inner = after;
             }
-            let mut rest = inner;
-            while let Some((_, used)) = lex_label(rest).map_err(|e| self.err(e))? {
-                rest = &rest[used..];
+            if !self.defer_labels {
+                let mut rest = inner;
+                while let Some((_, used)) = lex_label(rest).map_err(|e| self.err(e))? {
+                    rest = &rest[used..];
+                }
             }
             labels_text = inner;
             i += close + 1;
@@ -358,7 +382,13 @@ impl<'a> Parser<'a> {
                 snippet(rest)
             )));
         }
-        let (main, exemplar_text) = match rest.find(" # ") {
+        // Most lines have no `#` at all: one byte search instead of a substring search.
+        let exemplar_at = if rest.as_bytes().contains(&b'#') {
+            rest.find(" # ")
+        } else {
+            None
+        };
+        let (main, exemplar_text) = match exemplar_at {
             Some(p) => (&rest[..p], Some(&rest[p + 3..])),
             None => (rest, None),
         };

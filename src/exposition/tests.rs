@@ -244,3 +244,29 @@ fn realistic_exposition_parses_completely() {
     assert!(samples > 900, "{samples}");
     assert!(types > 20, "{types}");
 }
+
+#[test]
+fn deferred_label_checks_find_the_same_errors_on_request() {
+    let body = "ok{a=\"1\"} 1\n\nbad{a=x} 2\n";
+    // Checked as parsed: the bad line fails `next`.
+    let mut p = Parser::new(body.as_bytes(), Format::PromText).unwrap();
+    assert!(p.next().unwrap().is_some());
+    let e = p.next().unwrap_err();
+    assert_eq!(e.line, 3);
+    // Deferred: `next` only delimits the set; `check_labels` reports the same error and line.
+    let mut p = Parser::new(body.as_bytes(), Format::PromText)
+        .unwrap()
+        .defer_label_checks();
+    let Some(Entry::Sample(ok)) = p.next().unwrap() else {
+        panic!("sample expected")
+    };
+    p.check_labels(&ok).unwrap();
+    assert_eq!(ok.series, "ok{a=\"1\"}");
+    let Some(Entry::Sample(bad)) = p.next().unwrap() else {
+        panic!("sample expected")
+    };
+    assert_eq!(bad.series, "bad{a=x}");
+    let deferred = p.check_labels(&bad).unwrap_err();
+    assert_eq!(deferred.line, 3);
+    assert_eq!(deferred.message, e.message);
+}

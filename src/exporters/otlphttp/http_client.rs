@@ -6,7 +6,6 @@
 //!
 //! Not here: retries and queueing (the exporter helper), profiles (no profiles pipelines).
 
-use std::io::Write;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -126,7 +125,9 @@ impl<S: SignalData> OtlpHttpExporter<S> {
     fn body(&self, batch: &Batch<S>) -> Result<(Vec<u8>, &'static str), ExportError> {
         let (raw, content_type) = match self.encoding {
             Encoding::Proto => {
-                let mut raw = Vec::with_capacity(batch.encoded_request_len());
+                // About 100 bytes per item; growing costs less than sizing it exactly
+                // (another pass over the whole batch).
+                let mut raw = Vec::with_capacity(batch.items().saturating_mul(100));
                 batch.encode_request(&mut raw);
                 (raw, "application/x-protobuf")
             }
@@ -403,26 +404,32 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// Compresses a request body.
+/// Compresses a request body. gzip and zlib use libdeflate (one shot over the whole body);
+/// levels 1-9 as given, anything else is the default level 6 (Go's `DefaultCompression`).
 pub fn compress(c: HttpCompression, level: i32, raw: Vec<u8>) -> std::io::Result<Vec<u8>> {
-    let flate_level = || {
-        u32::try_from(level)
-            .ok()
+    let deflate_level = || {
+        Some(level)
             .filter(|l| (1..=9).contains(l))
-            .map(flate2::Compression::new)
+            .and_then(|l| libdeflater::CompressionLvl::new(l).ok())
             .unwrap_or_default()
     };
+    let too_small =
+        |_| std::io::Error::other("compressed body larger than libdeflate's bound (a bug)");
     match c {
         HttpCompression::None => Ok(raw),
         HttpCompression::Gzip => {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate_level());
-            e.write_all(&raw)?;
-            e.finish()
+            let mut e = libdeflater::Compressor::new(deflate_level());
+            let mut out = vec![0; e.gzip_compress_bound(raw.len())];
+            let n = e.gzip_compress(&raw, &mut out).map_err(too_small)?;
+            out.truncate(n);
+            Ok(out)
         }
         HttpCompression::Zlib => {
-            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate_level());
-            e.write_all(&raw)?;
-            e.finish()
+            let mut e = libdeflater::Compressor::new(deflate_level());
+            let mut out = vec![0; e.zlib_compress_bound(raw.len())];
+            let n = e.zlib_compress(&raw, &mut out).map_err(too_small)?;
+            out.truncate(n);
+            Ok(out)
         }
         HttpCompression::Zstd => zstd::bulk::compress(&raw, level),
     }

@@ -450,6 +450,21 @@ fn compression_round_trips() {
     assert_eq!(out, raw);
     let z = compress(HttpCompression::Zstd, 3, raw.clone()).expect("zstd");
     assert_eq!(zstd::decode_all(z.as_slice()).expect("unzstd"), raw);
+    // zlib at every level, and an empty body, decode with an independent implementation.
+    for level in [-1, 0, 1, 6, 9, 12] {
+        let z = compress(HttpCompression::Zlib, level, raw.clone()).expect("zlib");
+        let mut out = Vec::new();
+        flate2::read::ZlibDecoder::new(z.as_slice())
+            .read_to_end(&mut out)
+            .expect("inflate");
+        assert_eq!(out, raw, "level {level}");
+    }
+    let gz = compress(HttpCompression::Gzip, 9, Vec::new()).expect("gzip");
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(gz.as_slice())
+        .read_to_end(&mut out)
+        .expect("gunzip");
+    assert!(out.is_empty());
 }
 
 fn errors(cfg: &str) -> String {

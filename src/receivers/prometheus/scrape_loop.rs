@@ -450,7 +450,8 @@ impl ScrapeLoop {
             )
         };
         let mut parser = match Parser::new(body, format) {
-            Ok(p) => p,
+            // Label sets are checked only for series texts not in the cache (checked before).
+            Ok(p) => p.defer_label_checks(),
             Err(e) => {
                 out.error = Some(parse_error(e));
                 return out;
@@ -514,6 +515,10 @@ impl ScrapeLoop {
                 conv.add_prepared(prepared, s.value, ts, exemplar_in(&s), fm);
                 out.added += 1;
                 continue;
+            }
+            if let Err(e) = parser.check_labels(&s) {
+                out.error = Some(parse_error(e));
+                break;
             }
             let dup = self.labels.build(&s, &mut seen);
             if !self.labels.relabel(&self.cfg.metric_relabel_configs) {

@@ -12,7 +12,9 @@
 //! successful body and re-derives its series (only when something went away).
 
 use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use super::prehashed::HashKeyed;
 use std::hash::{BuildHasher, Hasher};
 
 use crate::relabel::Labels;
@@ -35,7 +37,8 @@ pub enum Seen {
 /// The series of the last successful scrape, plus those seen so far in the current one.
 #[derive(Debug, Default)]
 pub struct SeriesSet {
-    map: HashMap<u64, u8>,
+    /// Keyed by the hashes themselves: they are keyed SipHash outputs already.
+    map: HashKeyed<u8>,
     keys: RandomState,
 }
 
@@ -108,7 +111,7 @@ impl SeriesSet {
             .filter(|(_, f)| **f & NEW == 0 && **f & TRACK != 0)
             .map(|(h, _)| *h)
             .collect();
-        self.map = HashMap::new();
+        self.map = HashKeyed::default();
         gone
     }
 }
