@@ -256,7 +256,7 @@ impl<'a> Parser<'a> {
                 }
                 return Ok(None);
             }
-            let (line, rest) = match self.rest.find('\n') {
+            let (line, rest) = match memchr::memchr(b'\n', self.rest.as_bytes()) {
                 Some(i) => (&self.rest[..i], &self.rest[i + 1..]),
                 None => (self.rest, ""),
             };

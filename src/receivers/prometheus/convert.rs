@@ -50,7 +50,7 @@ pub struct FamilyMeta {
 
 /// The metadata of one target, keyed by family name.
 #[derive(Debug, Clone, Default)]
-pub struct Metadata(HashMap<String, FamilyMeta>);
+pub struct Metadata(HashMap<String, FamilyMeta, foldhash::fast::RandomState>);
 
 const SUFFIXES: [&str; 6] = ["_bucket", "_count", "_sum", "_total", "_info", "_created"];
 

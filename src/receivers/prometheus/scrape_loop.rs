@@ -115,9 +115,9 @@ struct Appended {
     format: Option<Format>,
 }
 
-/// The loop for one target. Everything per-scrape (the body buffer, the previous body, the
-/// series hashes, the label scratch set, metadata) is kept here and reused; it is all freed
-/// when the loop ends.
+/// The loop for one target. Everything per-scrape (the body buffer, the series cache and
+/// hashes, the label scratch set, metadata) is kept here and reused; it is all freed when the
+/// loop ends.
 pub struct ScrapeLoop {
     target: Target,
     cfg: Arc<ScrapeConfig>,

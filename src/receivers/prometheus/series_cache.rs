@@ -299,7 +299,10 @@ mod tests {
         c.insert("new2", CachedSeries::dropped(MetricType::Gauge, "new2"));
         for &i in &seen {
             let n = &names[i];
-            assert_eq!(c.hit(n, MetricType::Gauge, n).map(|e| e.hash), Some(i as u64));
+            assert_eq!(
+                c.hit(n, MetricType::Gauge, n).map(|e| e.hash),
+                Some(i as u64)
+            );
         }
         assert!(c.hit("new1", MetricType::Gauge, "new1").is_some());
         assert!(c.sweep().is_empty());

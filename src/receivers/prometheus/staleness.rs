@@ -8,8 +8,8 @@
 //! Prometheus appends an empty scrape. The set never holds more than one scrape's series and
 //! is freed with the loop.
 //!
-//! Not here: turning gone hashes back into label sets. The scrape loop keeps the previous
-//! successful body and re-derives its series (only when something went away).
+//! Not here: turning gone hashes back into points. The scrape loop's series cache
+//! (`series_cache`) holds the prepared form of every series of the last successful scrape.
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashSet;
