@@ -133,7 +133,9 @@ pub fn components() -> String {
 pub async fn run(opts: RunOptions) -> Result<(), AppError> {
     let registry = Arc::new(Registry::builtin());
     let files = crate::reload::watch::config_files(&opts.load.uris);
-    let initial_hash = crate::reload::watch::content_hash(&files);
+    let seen: crate::reload::watch::SeenHash = Arc::new(std::sync::atomic::AtomicU64::new(
+        crate::reload::watch::content_hash(&files),
+    ));
     let loaded = load(&opts.load, &ProcessEnv, &registry)?;
     let cfg = &loaded.validated.config;
     let _log = crate::telemetry::logging::init(&cfg.service.telemetry.logs);
@@ -201,8 +203,8 @@ pub async fn run(opts: RunOptions) -> Result<(), AppError> {
     let watch_stop = CancellationToken::new();
     if opts.watch_config && !files.is_empty() {
         if let Err(e) = crate::reload::watch::spawn(
-            files,
-            initial_hash,
+            files.clone(),
+            Arc::clone(&seen),
             reload_tx.clone(),
             crate::reload::watch::DEBOUNCE,
             crate::reload::watch::POLL,
@@ -218,6 +220,8 @@ pub async fn run(opts: RunOptions) -> Result<(), AppError> {
         Arc::clone(&metrics),
         &loaded,
         servers,
+        files,
+        seen,
     );
 
     use tokio::signal::unix::{signal, SignalKind};

@@ -124,6 +124,9 @@ pub struct Reloader {
     logs: crate::telemetry::config::LogsConfig,
     servers: Servers,
     counters: ReloadMetrics,
+    /// The config files and the hash of their content last read (shared with the watcher).
+    files: Vec<std::path::PathBuf>,
+    seen: watch::SeenHash,
 }
 
 impl Reloader {
@@ -133,6 +136,8 @@ impl Reloader {
         metrics: Arc<MetricsRegistry>,
         loaded: &Loaded,
         servers: Servers,
+        files: Vec<std::path::PathBuf>,
+        seen: watch::SeenHash,
     ) -> Self {
         let counters = ReloadMetrics::new(&metrics);
         Self {
@@ -143,6 +148,8 @@ impl Reloader {
             logs: loaded.validated.config.service.telemetry.logs.clone(),
             servers,
             counters,
+            files,
+            seen,
         }
     }
 
@@ -160,6 +167,10 @@ impl Reloader {
     ) -> Result<String, String> {
         let started = Instant::now();
         let t = trigger.as_str();
+        self.seen.store(
+            watch::content_hash(&self.files),
+            std::sync::atomic::Ordering::SeqCst,
+        );
         let loaded = match load(&self.opts, &ProcessEnv, &self.registry) {
             Ok(l) => l,
             Err(errs) => {

@@ -8,6 +8,8 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
@@ -57,11 +59,15 @@ fn parent_dir(f: &Path) -> PathBuf {
     }
 }
 
-/// Starts watching `files`; `initial` is the hash of the content that was loaded. Sends a
+/// The hash of the config files' content as last seen by any reload (shared by the watcher
+/// and the reloader, so that an edit followed by SIGHUP reloads once).
+pub type SeenHash = Arc<AtomicU64>;
+
+/// Starts watching `files`; `seen` holds the hash of the content that was loaded. Sends a
 /// `Trigger::File` request on every content change until `stop` is cancelled.
 pub fn spawn(
     files: Vec<PathBuf>,
-    initial: u64,
+    seen: SeenHash,
     tx: mpsc::Sender<ReloadRequest>,
     debounce: Duration,
     poll: Duration,
@@ -83,7 +89,6 @@ pub fn spawn(
     tracing::info!(directories = ?dirs, "Watching the config files for changes.");
     Ok(tokio::spawn(async move {
         let _watcher = watcher;
-        let mut last = initial;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
@@ -99,10 +104,9 @@ pub fn spawn(
                 }
             }
             let h = content_hash(&files);
-            if h == last {
+            if seen.swap(h, Ordering::SeqCst) == h {
                 continue;
             }
-            last = h;
             tracing::info!("Config file content changed; reloading.");
             let req = ReloadRequest {
                 trigger: Trigger::File,
@@ -168,7 +172,7 @@ mod tests {
         let stop = CancellationToken::new();
         let task = spawn(
             files.clone(),
-            content_hash(&files),
+            Arc::new(AtomicU64::new(content_hash(&files))),
             tx,
             Duration::from_millis(100),
             Duration::from_secs(3600),
