@@ -1,10 +1,12 @@
 //! The process lifecycle: load and validate the config, set up logging and self-telemetry,
-//! build the topology, start it, wait for SIGTERM / SIGINT, then shut down in order within the
+//! build the topology, start it, then loop: reload on a config file change, SIGHUP or
+//! `POST /-/reload` (`reload`), until SIGTERM / SIGINT; then shut down in order within the
 //! deadline. `validate` and `components` are the dry-run subcommands.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::component::factory::BuildError;
@@ -14,10 +16,11 @@ use crate::component::Kind;
 use crate::config::error::ConfigErrors;
 use crate::config::load::{load, LoadOptions, Loaded};
 use crate::config::provider::ProcessEnv;
-use crate::pipeline::build::{build, BuildEnv};
-use crate::pipeline::graph::Graph;
+use crate::pipeline::build::BuildEnv;
 use crate::pipeline::running::RunningTopology;
+use crate::reload::{ReloadRequest, Reloader, Trigger};
 use crate::telemetry::metrics::MetricsRegistry;
+use crate::telemetry::server::{bind_all, pull_addrs, Servers};
 
 /// The embedded default config, used when no `--config` is given.
 pub const DEFAULT_CONFIG: &str = include_str!("../configs/default.yaml");
@@ -33,6 +36,10 @@ pub enum AppError {
     Telemetry { addr: String, message: String },
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error("{0}")]
+    Admin(String),
+    #[error("failed to reload the config: {0}")]
+    Reload(String),
 }
 
 /// Everything `run` needs from the command line.
@@ -40,6 +47,13 @@ pub enum AppError {
 pub struct RunOptions {
     pub load: LoadOptions,
     pub shutdown_timeout: Duration,
+    /// Reload when a `--config` file's content changes.
+    pub watch_config: bool,
+    /// `host:port` of the admin endpoint (`POST /-/reload`); None = off.
+    pub admin_endpoint: Option<String>,
+    /// Exit with status 1 when a reload fails (otelcol's behaviour), instead of keeping the
+    /// running config.
+    pub exit_on_reload_failure: bool,
 }
 
 /// The config sources to use: the given URIs, or the embedded default.
@@ -115,9 +129,13 @@ pub fn components() -> String {
     serde_yaml::to_string(&Value::Mapping(root)).unwrap_or_default()
 }
 
-/// Runs the collector until SIGTERM or SIGINT.
+/// Runs the collector until SIGTERM or SIGINT, reloading the config on request.
 pub async fn run(opts: RunOptions) -> Result<(), AppError> {
-    let registry = Registry::builtin();
+    let registry = Arc::new(Registry::builtin());
+    let files = crate::reload::watch::config_files(&opts.load.uris);
+    let seen: crate::reload::watch::SeenHash = Arc::new(std::sync::atomic::AtomicU64::new(
+        crate::reload::watch::content_hash(&files),
+    ));
     let loaded = load(&opts.load, &ProcessEnv, &registry)?;
     let cfg = &loaded.validated.config;
     let _log = crate::telemetry::logging::init(&cfg.service.telemetry.logs);
@@ -144,60 +162,101 @@ pub async fn run(opts: RunOptions) -> Result<(), AppError> {
 
     // Self-metrics listeners are bound now (a port clash fails the start) but served only
     // once the topology runs, so an answering endpoint means the collector is up.
-    let telemetry_stop = CancellationToken::new();
-    let mut telemetry_tasks = Vec::new();
-    for ep in cfg.service.telemetry.metrics.pull_endpoints() {
-        let addr = crate::telemetry::server::resolve_endpoint(&ep.host, ep.port).map_err(|m| {
-            AppError::Telemetry {
-                addr: format!("{}:{}", ep.host, ep.port),
-                message: m,
-            }
-        })?;
-        let task =
-            crate::telemetry::server::bind(addr, Arc::clone(&metrics), telemetry_stop.clone())
-                .map_err(|e| AppError::Telemetry {
-                    addr: addr.to_string(),
-                    message: e.to_string(),
-                })?;
-        telemetry_tasks.push(task);
-    }
+    let telemetry_err = |(addr, message): (String, String)| AppError::Telemetry { addr, message };
+    let addrs = pull_addrs(&cfg.service.telemetry.metrics).map_err(telemetry_err)?;
+    let bound_servers = bind_all(&addrs, &metrics).map_err(telemetry_err)?;
 
-    let graph = Graph::from_config(cfg);
-    let built = build(&BuildEnv {
-        config: cfg,
-        graph: &graph,
-        registry: &registry,
-        metrics: Arc::clone(&metrics),
-        status: Arc::clone(&status),
-    })?;
-    let topology = RunningTopology::start(built);
+    // Reload triggers: the admin endpoint is bound now too.
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(8);
+    let admin_stop = CancellationToken::new();
+    let admin_task = match &opts.admin_endpoint {
+        Some(ep) => {
+            let addr = crate::reload::admin::parse_endpoint(ep).map_err(AppError::Admin)?;
+            let (_, task) = crate::reload::admin::bind(addr, reload_tx.clone(), admin_stop.clone())
+                .map_err(|e| {
+                    AppError::Admin(format!("cannot serve the admin endpoint on {addr}: {e}"))
+                })?;
+            Some(task)
+        }
+        None => None,
+    };
+
+    let env = BuildEnv::new(
+        Arc::clone(&registry),
+        Arc::clone(&metrics),
+        Arc::clone(&status),
+    );
+    let mut topology = RunningTopology::start(env, cfg.clone()).await?;
     status.set(Health::Ready);
-    for t in telemetry_tasks {
+    let mut servers = Servers::default();
+    bound_servers.serve_into(&mut servers);
+    if let Some(t) = admin_task {
         tokio::spawn(t);
     }
+    let graph = topology.graph();
     tracing::info!(
         pipelines = graph.pipelines.len(),
         receivers = graph.receivers.len(),
         exporters = graph.exporters.len(),
         "Everything is ready. Begin running and processing data."
     );
+    let watch_stop = CancellationToken::new();
+    if opts.watch_config && !files.is_empty() {
+        if let Err(e) = crate::reload::watch::spawn(
+            files.clone(),
+            Arc::clone(&seen),
+            reload_tx.clone(),
+            crate::reload::watch::DEBOUNCE,
+            crate::reload::watch::POLL,
+            watch_stop.clone(),
+        ) {
+            tracing::error!(error = %e, "Cannot watch the config files; reload with SIGHUP or the admin endpoint.");
+        }
+    }
+    drop(reload_tx);
+    let mut reloader = Reloader::new(
+        opts.load.clone(),
+        Arc::clone(&registry),
+        Arc::clone(&metrics),
+        &loaded,
+        servers,
+        files,
+        seen,
+    );
 
-    wait_for_signal().await.map_err(AppError::Signals)?;
-    tracing::info!("Received shutdown signal. Shutting down.");
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(AppError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(AppError::Signals)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(AppError::Signals)?;
+    let mut failed: Option<String> = None;
+    loop {
+        let (trigger, reply) = tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => (Trigger::Signal, None),
+            Some(req) = reload_rx.recv() => (req.trigger, req.reply),
+        };
+        let result = reloader.reload(&mut topology, trigger).await;
+        if let (Err(e), true) = (&result, opts.exit_on_reload_failure) {
+            failed = Some(e.clone());
+        }
+        if let Some(r) = reply {
+            let _ = r.send(result);
+        }
+        if failed.is_some() {
+            tracing::error!("Exiting after a failed reload (--exit-on-reload-failure).");
+            break;
+        }
+    }
+    tracing::info!("Shutting down.");
+    watch_stop.cancel();
+    admin_stop.cancel();
     status.set(Health::Stopping);
     topology.shutdown(opts.shutdown_timeout).await;
-    telemetry_stop.cancel();
+    reloader.servers_mut().stop();
     tracing::info!("Shutdown complete.");
-    Ok(())
-}
-
-async fn wait_for_signal() -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    match failed {
+        Some(e) => Err(AppError::Reload(e)),
+        None => Ok(()),
     }
-    Ok(())
 }

@@ -1,6 +1,7 @@
 //! Command-line interface, shaped like otelcol's: repeatable `--config <uri>` and `--set`,
 //! `--feature-gates`, the `validate` and `components` subcommands, `--version`. ferrocol adds
-//! `--unsupported-components` (fail | disable) and `--shutdown-timeout`.
+//! `--unsupported-components` (fail | disable), `--shutdown-timeout`, and for hot reload
+//! `--watch-config`, `--admin-endpoint` and `--exit-on-reload-failure`.
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -59,6 +60,36 @@ pub struct Cli {
         value_name = "DURATION"
     )]
     pub shutdown_timeout: String,
+
+    /// Reload the config when a `--config` file's content changes (the file's directory is
+    /// watched, so Kubernetes ConfigMap updates are seen). `--watch-config=false` turns it off;
+    /// SIGHUP and the admin endpoint still reload.
+    #[arg(
+        long = "watch-config",
+        global = true,
+        env = "FERROCOL_WATCH_CONFIG",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_name = "BOOL"
+    )]
+    pub watch_config: bool,
+
+    /// Serve the admin endpoint on HOST:PORT: `POST /-/reload` reloads the config. Off unless
+    /// given.
+    #[arg(
+        long = "admin-endpoint",
+        global = true,
+        env = "FERROCOL_ADMIN_ENDPOINT",
+        value_name = "HOST:PORT"
+    )]
+    pub admin_endpoint: Option<String>,
+
+    /// Exit with status 1 when a reload fails, as otelcol does, instead of keeping the
+    /// running config.
+    #[arg(long = "exit-on-reload-failure", global = true)]
+    pub exit_on_reload_failure: bool,
 
     /// Print the version and exit.
     #[arg(short = 'v', long = "version")]
@@ -135,8 +166,19 @@ mod tests {
         assert_eq!(c.config, vec!["a.yaml", "env:X"]);
         assert_eq!(c.set, vec!["a.b=1"]);
         assert_eq!(c.unsupported_components, UnsupportedArg::Disable);
+        assert!(c.watch_config, "watching is on by default");
+        assert!(c.admin_endpoint.is_none());
         let c = Cli::try_parse_from(["ferrocol", "--version"]).unwrap();
         assert!(c.version);
+        let c = Cli::try_parse_from([
+            "ferrocol",
+            "--watch-config=false",
+            "--admin-endpoint",
+            "127.0.0.1:9",
+        ])
+        .unwrap();
+        assert!(!c.watch_config);
+        assert_eq!(c.admin_endpoint.as_deref(), Some("127.0.0.1:9"));
     }
 
     #[test]

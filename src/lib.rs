@@ -5,7 +5,8 @@
 //! `config` parses and validates otelcol YAML, `component` holds the factory traits and the
 //! single registry of built-in components, `pipeline` wires built components into running
 //! async stages, and `receivers`, `processors`, `exporters`, `extensions` hold the
-//! components themselves. `telemetry` is the collector's own logs and metrics.
+//! components themselves. `telemetry` is the collector's own logs and metrics; `reload` applies
+//! config changes to the running collector.
 
 pub mod app;
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod pipeline;
 pub mod processors;
 pub mod receivers;
 pub mod relabel;
+pub mod reload;
 pub mod rpc_status;
 pub mod shutdown;
 pub mod telemetry;

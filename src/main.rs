@@ -53,11 +53,23 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        None => run(load, &cli.shutdown_timeout),
+        None => run(
+            load,
+            &cli.shutdown_timeout,
+            cli.watch_config,
+            cli.admin_endpoint.clone(),
+            cli.exit_on_reload_failure,
+        ),
     }
 }
 
-fn run(load: LoadOptions, shutdown_timeout: &str) -> ExitCode {
+fn run(
+    load: LoadOptions,
+    shutdown_timeout: &str,
+    watch_config: bool,
+    admin_endpoint: Option<String>,
+    exit_on_reload_failure: bool,
+) -> ExitCode {
     ferrocol::ensure_crypto_provider();
     let shutdown_timeout = match ferrocol::config::types::parse_go_duration(shutdown_timeout) {
         Ok(d) => d,
@@ -79,6 +91,9 @@ fn run(load: LoadOptions, shutdown_timeout: &str) -> ExitCode {
     let result = rt.block_on(app::run(app::RunOptions {
         load,
         shutdown_timeout,
+        watch_config,
+        admin_endpoint,
+        exit_on_reload_failure,
     }));
     match result {
         Ok(()) => ExitCode::SUCCESS,

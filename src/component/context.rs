@@ -1,5 +1,6 @@
 //! The `BuildContext` handed to factories: the component's identity, the self-metrics
-//! registry, the health registry and the shutdown token its task must honour.
+//! registry, the health registry, the listener registry (sockets kept across reloads) and the
+//! shutdown token its task must honour.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::component::status::StatusRegistry;
 use crate::component::Kind;
 use crate::config::id::ComponentId;
+use crate::pipeline::listeners::ListenerRegistry;
 use crate::telemetry::metrics::MetricsRegistry;
 
 #[derive(Clone)]
@@ -20,6 +22,8 @@ pub struct BuildContext {
     pub status: Arc<StatusRegistry>,
     /// Cancelled when this component must stop (ordered shutdown or reload).
     pub shutdown: CancellationToken,
+    /// Listening sockets: bind through it so a rebuild on reload takes the socket over.
+    pub listeners: Arc<ListenerRegistry>,
 }
 
 impl BuildContext {
@@ -36,7 +40,14 @@ impl BuildContext {
             metrics,
             status,
             shutdown,
+            listeners: ListenerRegistry::new(),
         }
+    }
+
+    /// Uses the process's listener registry instead of a private one.
+    pub fn with_listeners(mut self, listeners: Arc<ListenerRegistry>) -> Self {
+        self.listeners = listeners;
+        self
     }
 
     /// A context with fresh registries, for unit tests.

@@ -151,17 +151,34 @@ pub trait Exporter<S: SignalData>: Send + Sync {
     fn export(&self, batch: Arc<Batch<S>>) -> BoxFuture<'_, Result<(), ExportError>>;
 }
 
+/// Applies a prepared in-place reconfiguration (infallible: all checks were done before).
+pub type ApplyReconfigure = Box<dyn FnOnce() + Send>;
+
+/// A component's in-place reconfiguration hook: given the new raw config (already validated),
+/// returns how to apply it to the running instance, or None when it needs a restart.
+pub type ReconfigureHook =
+    Box<dyn Fn(&serde_yaml::Value) -> Option<ApplyReconfigure> + Send + Sync>;
+
 /// A running component's task body. It must return once `ctx.shutdown` is cancelled (after
-/// finishing in-flight work) so that the ordered shutdown can proceed.
+/// finishing in-flight work) so that the ordered shutdown can proceed. A component may also
+/// offer a `reconfigure` hook, used on reload instead of a rebuild when its config changes.
 pub struct BuiltComponent {
     pub task: BoxFuture<'static, ()>,
+    pub reconfigure: Option<ReconfigureHook>,
 }
 
 impl BuiltComponent {
     pub fn new(task: impl Future<Output = ()> + Send + 'static) -> Self {
         Self {
             task: Box::pin(task),
+            reconfigure: None,
         }
+    }
+
+    /// Adds an in-place reconfiguration hook.
+    pub fn with_reconfigure(mut self, hook: ReconfigureHook) -> Self {
+        self.reconfigure = Some(hook);
+        self
     }
 }
 

@@ -105,6 +105,17 @@ fn prefix_len(doc: &Value, path: &[&str]) -> usize {
     n
 }
 
+/// The file path of a `--config` location URI when it names a file (`file:` or no scheme).
+pub fn file_path_of(uri: &str) -> Option<&str> {
+    if is_drive_letter(uri) || !uri.contains(':') {
+        return Some(uri);
+    }
+    match parse_location(uri) {
+        Some(("file", path)) => Some(path),
+        _ => None,
+    }
+}
+
 /// Retrieves one `--config` location URI.
 pub fn retrieve(uri: &str, env: &dyn EnvLookup) -> Result<ConfigSource, ConfigError> {
     retrieve_with_warnings(uri, env, &mut Vec::new())

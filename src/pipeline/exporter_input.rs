@@ -4,6 +4,12 @@
 //! drops the batch and counts `otelcol_exporter_enqueue_failed_*` (or waits, with
 //! `block_on_overflow`). With the queue disabled, the pipeline task exports synchronously and
 //! the outcome travels back to the receiver.
+//!
+//! Reload: an exporter whose config changed is `hand_over_to` its successor. Its workers
+//! finish the requests they are exporting and stop taking new ones; everything still queued,
+//! and whatever its old pipelines flush into it before they end, moves into the successor's
+//! queue (waiting for space rather than dropping). A removed exporter simply drains its queue
+//! to its backend once its last input is dropped.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -34,11 +40,18 @@ enum Mode<S: SignalData> {
     Direct,
 }
 
+/// The reload hand-over, shared by an exporter's inputs and its drain task.
+struct Handover<S: SignalData> {
+    retire: CancellationToken,
+    successor: std::sync::Mutex<Option<ExporterInput<S>>>,
+}
+
 struct Inner<S: SignalData> {
     sender: Arc<RetrySender<S>>,
     mode: Mode<S>,
     queue_size: Gauge,
     queued_items: Arc<AtomicU64>,
+    handover: Arc<Handover<S>>,
 }
 
 /// The handle pipelines use to hand data to one exporter instance.
@@ -62,6 +75,27 @@ impl<S: SignalData> ExporterInput<S> {
     /// Hands one batch to the exporter. Errors are what otelcol returns upstream: a full queue
     /// is retryable (`sending_queue is full`), a synchronous export failure is the export error.
     pub async fn consume(&self, batch: Arc<Batch<S>>) -> Result<(), ConsumeError> {
+        self.enqueue(batch, false).await
+    }
+
+    /// Reload: this instance is being replaced by `successor`. Its workers stop after their
+    /// current request and the queue (including what arrives until the last input is dropped)
+    /// moves to `successor`. Without a queue there is nothing to move.
+    pub fn hand_over_to(&self, successor: ExporterInput<S>) {
+        if matches!(self.inner.mode, Mode::Direct) {
+            return;
+        }
+        let h = &self.inner.handover;
+        *h.successor.lock().unwrap_or_else(|p| p.into_inner()) = Some(successor);
+        h.retire.cancel();
+    }
+
+    /// Items (or sizer units) waiting in the queue.
+    pub fn queued(&self) -> u64 {
+        self.inner.queued_items.load(Ordering::Relaxed)
+    }
+
+    async fn enqueue(&self, batch: Arc<Batch<S>>, force_block: bool) -> Result<(), ConsumeError> {
         let inner = &self.inner;
         match &inner.mode {
             Mode::Direct => inner.sender.send(batch, None).await,
@@ -74,7 +108,7 @@ impl<S: SignalData> ExporterInput<S> {
             } => {
                 let cost = cost_of(*sizer, &batch, *capacity);
                 let items = batch.items() as u64;
-                let permit = if *block {
+                let permit = if *block || force_block {
                     Arc::clone(permits).acquire_many_owned(cost).await.ok()
                 } else {
                     Arc::clone(permits).try_acquire_many_owned(cost).ok()
@@ -140,12 +174,17 @@ pub fn start<S: SignalData>(
         counters,
     });
     let queued_items = Arc::new(AtomicU64::new(0));
+    let handover = Arc::new(Handover {
+        retire: CancellationToken::new(),
+        successor: std::sync::Mutex::new(None),
+    });
     if !queue_cfg.enabled {
         let inner = Inner {
             sender,
             mode: Mode::Direct,
             queue_size,
             queued_items,
+            handover,
         };
         return (
             ExporterInput {
@@ -166,9 +205,14 @@ pub fn start<S: SignalData>(
         let gauge = queue_size.clone();
         let queued = Arc::clone(&queued_items);
         let sizer = queue_cfg.sizer;
+        let retire = handover.retire.clone();
         workers.push(tokio::spawn(async move {
             loop {
-                let next = { rx.lock().await.recv().await };
+                let next = tokio::select! {
+                    biased;
+                    _ = retire.cancelled() => None,
+                    n = async { rx.lock().await.recv().await } => n,
+                };
                 let Some(q) = next else { break };
                 let cost = u64::from(cost_of(sizer, &q.batch, capacity));
                 queued.fetch_sub(cost, Ordering::Relaxed);
@@ -190,12 +234,52 @@ pub fn start<S: SignalData>(
     }
     let drain_rx = Arc::clone(&rx);
     let drain_sender = Arc::clone(&sender);
+    let drain_handover = Arc::clone(&handover);
+    let drain_gauge = queue_size.clone();
+    let drain_queued = Arc::clone(&queued_items);
+    let drain_sizer = queue_cfg.sizer;
     let task = Box::pin(async move {
         for w in workers {
             let _ = w.await;
         }
-        // Anything still queued after an abort is dropped, and counted.
         let mut rx = drain_rx.lock().await;
+        let successor = drain_handover
+            .successor
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(next) = successor {
+            // Reload hand-over: move the queue into the successor until the last input of
+            // this instance is gone (or the shutdown deadline passes).
+            let mut moved = 0u64;
+            loop {
+                let q = tokio::select! {
+                    biased;
+                    _ = abort.cancelled() => break,
+                    q = rx.recv() => q,
+                };
+                let Some(q) = q else { break };
+                let cost = u64::from(cost_of(drain_sizer, &q.batch, capacity));
+                drain_queued.fetch_sub(cost, Ordering::Relaxed);
+                drain_gauge.add(-(cost as f64));
+                drop(q.permit);
+                let items = q.batch.items() as u64;
+                match next.enqueue(q.batch, true).await {
+                    Ok(()) => moved += items,
+                    Err(e) => {
+                        drain_sender.counters.send_failed.add(items);
+                        QueueDropped {
+                            exporter: &drain_sender.exporter_id,
+                            items,
+                            reason: &format!("the reloaded exporter refused the queued data: {e}"),
+                        }
+                        .emit();
+                    }
+                }
+            }
+            tracing::debug!(exporter = %drain_sender.exporter_id, items = moved, "Queue handed over to the reloaded exporter.");
+        }
+        // Anything still queued after an abort is dropped, and counted.
         rx.close();
         let mut dropped = 0u64;
         while let Ok(q) = rx.try_recv() {
@@ -222,6 +306,7 @@ pub fn start<S: SignalData>(
         },
         queue_size,
         queued_items,
+        handover,
     };
     (
         ExporterInput {

@@ -107,6 +107,23 @@ impl<S: SignalData> Consumer<S> {
         *g = Arc::new(v);
     }
 
+    /// Replaces every edge at once (reload): batches in flight keep the edges they started
+    /// with; the next batch sees exactly `edges`.
+    pub fn set_edges(&self, edges: Vec<(String, PipelineSender<S>)>) {
+        let v = edges
+            .into_iter()
+            .map(|(pipeline, tx)| Edge { pipeline, tx })
+            .collect();
+        let mut g = self.inner.edges.write().unwrap_or_else(|p| p.into_inner());
+        *g = Arc::new(v);
+    }
+
+    /// The pipelines this consumer feeds, in order.
+    pub fn edge_names(&self) -> Vec<String> {
+        let g = self.inner.edges.read().unwrap_or_else(|p| p.into_inner());
+        g.iter().map(|e| e.pipeline.clone()).collect()
+    }
+
     /// Drops every edge, so the pipelines see their inputs close once in-flight sends finish.
     pub fn clear(&self) {
         let mut g = self.inner.edges.write().unwrap_or_else(|p| p.into_inner());

@@ -179,3 +179,84 @@ async fn fan_out_to_two_pipelines_and_fan_in_to_one_exporter_with_flush_on_close
     );
     assert_eq!(Metrics::SIGNAL.item_noun(), "metric_points");
 }
+
+/// An exporter whose exports wait for a gate, to hold data in its queue.
+struct GatedExporter {
+    rec: Arc<Recorder>,
+    gate: Arc<tokio::sync::Semaphore>,
+}
+
+impl Exporter<Metrics> for GatedExporter {
+    fn export(&self, batch: Arc<Batch<Metrics>>) -> BoxFuture<'_, Result<(), ExportError>> {
+        Box::pin(async move {
+            let _p = self.gate.acquire().await;
+            self.rec
+                .0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(batch.items());
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_replaced_exporter_hands_its_queue_to_its_successor() {
+    let metrics = MetricsRegistry::new();
+    let old_rec = Arc::new(Recorder::default());
+    let new_rec = Arc::new(Recorder::default());
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let mut settings = HelperSettings::default();
+    settings.queue.num_consumers = 1;
+    let (old, old_task) = exporter_input::start::<Metrics>(
+        "otlp",
+        Arc::new(GatedExporter {
+            rec: Arc::clone(&old_rec),
+            gate: Arc::clone(&gate),
+        }),
+        settings.clone(),
+        &metrics,
+        CancellationToken::new(),
+    );
+    let old_task = tokio::spawn(old_task);
+    let (new, new_task) = exporter_input::start::<Metrics>(
+        "otlp",
+        Arc::new(RecordingExporter(Arc::clone(&new_rec))),
+        settings,
+        &metrics,
+        CancellationToken::new(),
+    );
+    let new_task = tokio::spawn(new_task);
+    for n in 1..=4 {
+        old.consume(Arc::new(points(n))).await.expect("queued");
+    }
+    // The single worker holds batch 1 (blocked at the gate); 2..4 wait in the queue.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    old.hand_over_to(new.clone());
+    // A pipeline still flushing into the old instance: that goes over too.
+    old.consume(Arc::new(points(5))).await.expect("queued");
+    drop(old);
+    gate.add_permits(10);
+    tokio::time::timeout(Duration::from_secs(5), old_task)
+        .await
+        .expect("old exporter ends once its inputs are gone")
+        .expect("task");
+    drop(new);
+    tokio::time::timeout(Duration::from_secs(5), new_task)
+        .await
+        .expect("new exporter ends")
+        .expect("task");
+    // The in-flight request finished on the old instance; the rest moved, in order.
+    assert_eq!(
+        *old_rec.0.lock().unwrap_or_else(|p| p.into_inner()),
+        vec![1]
+    );
+    assert_eq!(
+        *new_rec.0.lock().unwrap_or_else(|p| p.into_inner()),
+        vec![2, 3, 4, 5]
+    );
+    assert_eq!(
+        metrics.sum("otelcol_exporter_send_failed_metric_points", &[]),
+        0.0
+    );
+}

@@ -67,3 +67,78 @@ pub fn bind(
         }
     })
 }
+
+/// The self-metrics endpoints of a telemetry config, resolved.
+pub fn pull_addrs(
+    cfg: &crate::telemetry::config::MetricsConfig,
+) -> Result<Vec<SocketAddr>, (String, String)> {
+    cfg.pull_endpoints()
+        .iter()
+        .map(|ep| {
+            resolve_endpoint(&ep.host, ep.port).map_err(|m| (format!("{}:{}", ep.host, ep.port), m))
+        })
+        .collect()
+}
+
+/// Self-metrics servers bound but not yet serving.
+pub struct BoundServers {
+    servers: Vec<(SocketAddr, CancellationToken)>,
+    tasks: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+}
+
+/// Running self-metrics servers, one stop token per address.
+#[derive(Default)]
+pub struct Servers {
+    servers: Vec<(SocketAddr, CancellationToken)>,
+}
+
+/// Binds every address (a clash fails with the address named).
+pub fn bind_all(
+    addrs: &[SocketAddr],
+    registry: &Arc<MetricsRegistry>,
+) -> Result<BoundServers, (String, String)> {
+    let mut servers = Vec::new();
+    let mut tasks: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> =
+        Vec::new();
+    for a in addrs {
+        let stop = CancellationToken::new();
+        let t = bind(*a, Arc::clone(registry), stop.clone())
+            .map_err(|e| (a.to_string(), e.to_string()))?;
+        tasks.push(Box::pin(t));
+        servers.push((*a, stop));
+    }
+    Ok(BoundServers { servers, tasks })
+}
+
+impl BoundServers {
+    /// Starts serving, alongside `running` (which keeps its other servers).
+    pub fn serve_into(self, running: &mut Servers) {
+        for t in self.tasks {
+            tokio::spawn(t);
+        }
+        running.servers.extend(self.servers);
+    }
+}
+
+impl Servers {
+    /// The addresses served.
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.servers.iter().map(|(a, _)| *a).collect()
+    }
+
+    /// Stops the servers whose address is not in `keep`.
+    pub fn retain(&mut self, keep: &[SocketAddr]) {
+        self.servers.retain(|(a, stop)| {
+            let k = keep.contains(a);
+            if !k {
+                stop.cancel();
+            }
+            k
+        });
+    }
+
+    /// Stops every server.
+    pub fn stop(&mut self) {
+        self.retain(&[]);
+    }
+}

@@ -67,6 +67,49 @@ impl Collector {
         panic!("ferrocol did not become ready:\n{}", c.stderr());
     }
 
+    /// Starts ferrocol on an existing config file (no templating) with `args`, and waits until
+    /// the self-metrics endpoint on `metrics_port` answers.
+    pub async fn start_at(cfg: &std::path::Path, metrics_port: u16, args: &[&str]) -> Collector {
+        super::init();
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("stderr.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_ferrocol"))
+            .arg("--config")
+            .arg(cfg)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let c = Collector {
+            child: Some(child),
+            metrics_port,
+            dir,
+            log,
+        };
+        let end = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < end {
+            if c.metrics_text().await.is_some() {
+                return c;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("ferrocol did not become ready:\n{}", c.stderr());
+    }
+
+    /// Sends a signal (`HUP`, `TERM`...) to the process.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let _ = Command::new("kill")
+            .args([&format!("-{sig}"), &pid])
+            .status();
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::component::context::BuildContext;
 use crate::component::factory::{BuildError, BuiltComponent};
 use crate::component::status::{Health, StatusRegistry};
+use crate::pipeline::listeners::ListenerLease;
 
 use super::config::{HealthCheckConfig, ResponseBodyConfig};
 use super::response::legacy_json;
@@ -152,6 +153,7 @@ fn plain(code: StatusCode, body: String, location: Option<&str>) -> Response {
 pub struct HealthCheckServer {
     id: String,
     listener: std::net::TcpListener,
+    lease: ListenerLease,
     addr: SocketAddr,
     responder: Arc<Responder>,
     shutdown: CancellationToken,
@@ -171,8 +173,11 @@ impl HealthCheckServer {
                 "Using the 0.0.0.0 address exposes this server to every network interface, which may facilitate Denial of Service attacks."
             );
         }
-        let listener = std::net::TcpListener::bind(addr)
-            .and_then(|l| l.set_nonblocking(true).map(|_| l))
+        let (listener, lease) = ctx
+            .listeners
+            .listen(&id, "http", &cfg.endpoint, || {
+                std::net::TcpListener::bind(addr).and_then(|l| l.set_nonblocking(true).map(|_| l))
+            })
             .map_err(|e| err(format!("failed to bind to address {}: {e}", cfg.endpoint)))?;
         let addr = listener.local_addr().unwrap_or(addr);
         let mut headers = HeaderMap::new();
@@ -188,6 +193,7 @@ impl HealthCheckServer {
         Ok(Self {
             id,
             listener,
+            lease,
             addr,
             responder: Arc::new(Responder {
                 path: cfg.path.clone(),
@@ -214,10 +220,12 @@ impl HealthCheckServer {
         let Self {
             id,
             listener,
+            lease,
             addr,
             responder,
             shutdown,
         } = self;
+        let _lease = lease;
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(l) => l,
             Err(e) => {

@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::config::{parse_endpoint, Host};
@@ -158,21 +159,24 @@ pub struct Incoming {
 }
 
 impl Incoming {
-    /// Starts accepting on `listener` (must be called inside the runtime).
+    /// Starts accepting on `listener` (must be called inside the runtime) until `stop` is
+    /// cancelled; the connections accepted before that are still handed out, then the stream
+    /// ends.
     pub fn start(
         listener: StdListener,
         tls: Option<Arc<rustls::ServerConfig>>,
         server: &'static str,
+        stop: CancellationToken,
     ) -> io::Result<Self> {
         let listener = TcpListener::from_std(listener)?;
         let local = listener.local_addr()?;
         let (tx, rx) = mpsc::channel(ACCEPT_QUEUE);
-        let task = tokio::spawn(accept_loop(
-            listener,
-            tls.map(TlsAcceptor::from),
-            tx,
-            server,
-        ));
+        let task = tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = accept_loop(listener, tls.map(TlsAcceptor::from), tx, server) => {}
+            }
+        });
         Ok(Self {
             rx,
             local,

@@ -7,6 +7,11 @@
 //! serves until the component's shutdown token is cancelled, lets in-flight requests finish
 //! (bounded by `SHUTDOWN_GRACE`) and returns. Nothing is spawned before the task runs.
 //!
+//! Listeners come from the process's `ListenerRegistry`: rebuilt on reload with an unchanged
+//! endpoint, the receiver takes over the running socket. On shutdown it stops accepting first
+//! and lets the server pick up what was already accepted (`HANDOFF_DELAY`) before closing, so
+//! during a reload no connection is dropped: the backlog goes to the successor.
+//!
 //! Layout: `config.rs` (strict config and validation), `listen.rs` (binding, accepting, TLS
 //! handshakes), `tls.rs` (rustls server config, certificate reload), `grpc.rs` and `http.rs`
 //! (the two servers), `body.rs` (HTTP body limits, decompression, decoding), `cors.rs`,
@@ -42,6 +47,8 @@ use crate::component::factory::{
 use crate::component::{Signal, Stability};
 use crate::config::decode::{check, decode};
 use crate::config::error::ConfigErrors;
+use crate::pipeline::listeners::{ListenerLease, ListenerRegistry};
+use tokio_util::sync::CancellationToken;
 
 use self::config::{GrpcConfig, HttpConfig, OtlpReceiverConfig};
 use self::listen::Incoming;
@@ -51,6 +58,9 @@ pub use self::rejects::REJECTED_REQUESTS;
 
 /// How long in-flight requests may take to finish after shutdown is requested.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+/// Between "stop accepting" and "stop serving": lets the server take the connections its
+/// accept loop had already accepted.
+const HANDOFF_DELAY: Duration = Duration::from_millis(100);
 
 /// The `otlp` receiver factory.
 pub struct OtlpReceiverFactory;
@@ -83,7 +93,7 @@ impl ReceiverFactory for OtlpReceiverFactory {
         let id = ctx.id.to_string();
         let cfg = decode::<OtlpReceiverConfig>(raw, &format!("receivers::{id}"))
             .map_err(|e| BuildError::new("receiver", id.as_str(), e.to_string()))?;
-        let bound = BoundOtlp::bind(&cfg, &id)?;
+        let bound = BoundOtlp::bind_with(&cfg, &id, &ctx.listeners)?;
         Ok(bound.into_component(ctx, outputs))
     }
 }
@@ -94,6 +104,7 @@ struct BoundServer<C> {
     listener: StdListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     addr: SocketAddr,
+    lease: ListenerLease,
 }
 
 /// The receiver with its listeners bound, not yet serving.
@@ -103,8 +114,17 @@ pub struct BoundOtlp {
 }
 
 impl BoundOtlp {
-    /// Loads TLS material and binds the enabled protocols' endpoints.
+    /// Loads TLS material and binds the enabled protocols' endpoints (private sockets).
     pub fn bind(cfg: &OtlpReceiverConfig, id: &str) -> Result<Self, BuildError> {
+        Self::bind_with(cfg, id, &ListenerRegistry::default())
+    }
+
+    /// As `bind`, taking over the sockets `id` already listens on in `listeners`.
+    pub fn bind_with(
+        cfg: &OtlpReceiverConfig,
+        id: &str,
+        listeners: &ListenerRegistry,
+    ) -> Result<Self, BuildError> {
         let err = |m: String| BuildError::new("receiver", id, m);
         let grpc = match &cfg.protocols.grpc {
             None => None,
@@ -116,18 +136,24 @@ impl BoundOtlp {
                     ),
                     None => None,
                 };
-                let listener = listen::bind(&g.endpoint, g.transport == "tcp4").map_err(|e| {
-                    err(format!(
-                        "failed to listen on gRPC endpoint {:?}: {e}",
-                        g.endpoint
-                    ))
-                })?;
+                let v4 = g.transport == "tcp4";
+                let (listener, lease) = listeners
+                    .listen(id, &format!("grpc-{}", g.transport), &g.endpoint, || {
+                        listen::bind(&g.endpoint, v4)
+                    })
+                    .map_err(|e| {
+                        err(format!(
+                            "failed to listen on gRPC endpoint {:?}: {e}",
+                            g.endpoint
+                        ))
+                    })?;
                 let addr = listener.local_addr().map_err(|e| err(e.to_string()))?;
                 Some(BoundServer {
                     cfg: g.clone(),
                     listener,
                     tls,
                     addr,
+                    lease,
                 })
             }
         };
@@ -141,18 +167,21 @@ impl BoundOtlp {
                     ),
                     None => None,
                 };
-                let listener = listen::bind(&h.endpoint, false).map_err(|e| {
-                    err(format!(
-                        "failed to listen on HTTP endpoint {:?}: {e}",
-                        h.endpoint
-                    ))
-                })?;
+                let (listener, lease) = listeners
+                    .listen(id, "http", &h.endpoint, || listen::bind(&h.endpoint, false))
+                    .map_err(|e| {
+                        err(format!(
+                            "failed to listen on HTTP endpoint {:?}: {e}",
+                            h.endpoint
+                        ))
+                    })?;
                 let addr = listener.local_addr().map_err(|e| err(e.to_string()))?;
                 Some(BoundServer {
                     cfg: h.clone(),
                     listener,
                     tls,
                     addr,
+                    lease,
                 })
             }
         };
@@ -178,14 +207,18 @@ impl BoundOtlp {
     pub fn into_component(self, ctx: BuildContext, outputs: ReceiverOutputs) -> BuiltComponent {
         let id = ctx.id.to_string();
         let shutdown = ctx.shutdown.clone();
+        // Accepting stops at `shutdown`; serving stops `HANDOFF_DELAY` later.
+        let serve_stop = CancellationToken::new();
         let grpc_rejects = Arc::new(Rejects::new(&ctx.metrics, &id, "grpc"));
         let http_rejects = Arc::new(Rejects::new(&ctx.metrics, &id, "http"));
         let BoundOtlp { grpc, http } = self;
         let grpc_outputs = outputs.clone();
-        let grpc_shutdown = shutdown.clone();
+        let grpc_shutdown = serve_stop.clone();
+        let grpc_accept_stop = shutdown.clone();
         let grpc_task = async move {
             let Some(g) = grpc else { return };
-            let incoming = match Incoming::start(g.listener, g.tls, "grpc") {
+            let _lease = g.lease;
+            let incoming = match Incoming::start(g.listener, g.tls, "grpc", grpc_accept_stop) {
                 Ok(i) => i,
                 Err(e) => {
                     tracing::error!(endpoint = %g.addr, error = %e, "Failed to start the GRPC server.");
@@ -199,10 +232,12 @@ impl BoundOtlp {
                 tracing::error!(endpoint = %g.addr, error = %e, "GRPC server failed.");
             }
         };
-        let http_shutdown = shutdown.clone();
+        let http_shutdown = serve_stop.clone();
+        let http_accept_stop = shutdown.clone();
         let http_task = async move {
             let Some(h) = http else { return };
-            let incoming = match Incoming::start(h.listener, h.tls, "http") {
+            let _lease = h.lease;
+            let incoming = match Incoming::start(h.listener, h.tls, "http", http_accept_stop) {
                 Ok(i) => i,
                 Err(e) => {
                     tracing::error!(endpoint = %h.addr, error = %e, "Failed to start the HTTP server.");
@@ -217,6 +252,12 @@ impl BoundOtlp {
         };
         BuiltComponent::new(async move {
             let serving = futures::future::join(grpc_task, http_task);
+            let handoff = shutdown.clone();
+            tokio::spawn(async move {
+                handoff.cancelled().await;
+                tokio::time::sleep(HANDOFF_DELAY).await;
+                serve_stop.cancel();
+            });
             let deadline = async {
                 shutdown.cancelled().await;
                 tokio::time::sleep(SHUTDOWN_GRACE).await;

@@ -2,7 +2,8 @@
 //! discovery, relabeling, text and OpenMetrics parsing, and conversion to OTLP as otelcol
 //! does it. `config` and `promconfig` parse, `target` turns discovered labels into targets,
 //! `manager` keeps one `scrape_loop` per target, `convert` builds OTLP, `api` serves the
-//! targets API.
+//! targets API. On reload a changed receiver config is applied in place (the factory's
+//! reconfigure hook hands it to the running `manager`).
 
 pub mod api;
 pub mod config;
@@ -23,7 +24,8 @@ use std::sync::{Arc, RwLock};
 
 use crate::component::context::BuildContext;
 use crate::component::factory::{
-    BuildError, BuiltComponent, Factory, ReceiverFactory, ReceiverOutputs,
+    ApplyReconfigure, BuildError, BuiltComponent, Factory, ReceiverFactory, ReceiverOutputs,
+    ReconfigureHook,
 };
 use crate::component::{Signal, Stability};
 use crate::config::error::ConfigErrors;
@@ -80,12 +82,38 @@ impl ReceiverFactory for PrometheusReceiverFactory {
         };
         let metrics = Arc::clone(&ctx.metrics);
         let stop = ctx.shutdown.clone();
+        let (configs_tx, configs) = tokio::sync::watch::channel(Arc::new(cfg.prom));
+        let hook = reconfigure_hook(id.clone(), cfg.api_endpoint, Arc::new(configs_tx));
         Ok(BuiltComponent::new(async move {
             let api_task = api.map(tokio::spawn);
-            manager::run(id, cfg.prom, consumer, metrics, views, stop).await;
+            manager::run(id, configs, consumer, metrics, views, stop).await;
             if let Some(t) = api_task {
                 let _ = t.await;
             }
-        }))
+        })
+        .with_reconfigure(hook))
     }
+}
+
+/// Reload in place: a new `config` is handed to the running scrape manager, which keeps what
+/// did not change (see `manager`). A changed API server endpoint needs a restart.
+fn reconfigure_hook(
+    id: String,
+    api_endpoint: Option<String>,
+    configs: Arc<tokio::sync::watch::Sender<Arc<promconfig::PromConfig>>>,
+) -> ReconfigureHook {
+    Box::new(move |raw: &serde_yaml::Value| {
+        let cfg = config::decode(raw, &format!("receivers::{id}")).ok()?;
+        if cfg.api_endpoint != api_endpoint {
+            return None;
+        }
+        for w in &cfg.warnings {
+            tracing::warn!(receiver = %id, "{w}");
+        }
+        let configs = Arc::clone(&configs);
+        let apply: ApplyReconfigure = Box::new(move || {
+            configs.send_replace(Arc::new(cfg.prom));
+        });
+        Some(apply)
+    })
 }
