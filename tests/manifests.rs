@@ -683,6 +683,167 @@ fn dockerfile_builds_locked_and_runs_distroless_non_root() {
         .any(|l| l.trim() == "/target" || l.trim() == "target"));
 }
 
+/// A Dockerfile's instructions: continuation lines joined, comments and blank lines dropped,
+/// as (INSTRUCTION, arguments).
+fn dockerfile(rel: &str) -> Vec<(String, String)> {
+    let text = read(rel);
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if current.is_empty() && (t.is_empty() || t.starts_with('#')) {
+            continue;
+        }
+        match t.strip_suffix('\\') {
+            Some(part) => {
+                current.push_str(part.trim());
+                current.push(' ');
+            }
+            None => {
+                current.push_str(t);
+                let (ins, args) = current.split_once(' ').unwrap_or((current.as_str(), ""));
+                out.push((ins.to_uppercase(), args.trim().to_string()));
+                current.clear();
+            }
+        }
+    }
+    assert!(current.is_empty(), "{rel} ends inside a continuation");
+    out
+}
+
+/// The exec-form list of an ENTRYPOINT or CMD (`["a", "b"]`).
+fn exec_form(args: &str) -> Vec<String> {
+    serde_json::from_str(args).unwrap_or_else(|e| panic!("not exec form: {args}: {e}"))
+}
+
+#[test]
+fn demo_app_dockerfile_builds_the_example_the_deployment_runs() {
+    let file = "examples/metrics-app/Dockerfile";
+    let ins = dockerfile(file);
+    let froms: Vec<&String> = ins
+        .iter()
+        .filter(|(i, _)| i == "FROM")
+        .map(|(_, a)| a)
+        .collect();
+    assert_eq!(froms.len(), 2, "multi-stage: {froms:?}");
+    let build_stage = froms[0]
+        .split_once(" AS ")
+        .or_else(|| froms[0].split_once(" as "))
+        .map(|(_, name)| name.trim().to_string())
+        .expect("a named build stage");
+    assert!(froms[0].starts_with("rust:1-bookworm "), "{}", froms[0]);
+    assert_eq!(froms[1], "gcr.io/distroless/cc-debian12:nonroot");
+
+    // The build stage builds the example, locked, and stages its binary.
+    let last_from = ins.iter().rposition(|(i, _)| i == "FROM").unwrap();
+    let (build, fin) = ins.split_at(last_from);
+    let runs: Vec<&String> = build
+        .iter()
+        .filter(|(i, _)| i == "RUN")
+        .map(|(_, a)| a)
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(
+        runs[0].contains("cargo build --release --locked --example metrics-app"),
+        "{}",
+        runs[0]
+    );
+    assert!(runs[0].contains("cp target/release/examples/metrics-app /out/metrics-app"));
+
+    // The final stage: copies that binary, no shell, no volume, non-root, port 2112.
+    assert!(
+        fin.iter().all(|(i, _)| i != "RUN" && i != "VOLUME"),
+        "{fin:?}"
+    );
+    let copy = fin
+        .iter()
+        .find(|(i, _)| i == "COPY")
+        .map(|(_, a)| a.as_str())
+        .expect("COPY");
+    assert_eq!(
+        copy,
+        format!("--from={build_stage} /out/metrics-app /metrics-app")
+    );
+    let user = fin
+        .iter()
+        .find(|(i, _)| i == "USER")
+        .map(|(_, a)| a.as_str())
+        .expect("USER");
+    let uid: u64 = user
+        .split(':')
+        .next()
+        .and_then(|u| u.parse().ok())
+        .expect("a numeric USER, so that runAsNonRoot can verify it");
+    assert_ne!(uid, 0);
+    let field = |name: &str| {
+        fin.iter()
+            .find(|(i, _)| i == name)
+            .map(|(_, a)| a.clone())
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    assert_eq!(field("EXPOSE"), "2112");
+    assert_eq!(
+        exec_form(&field("ENTRYPOINT")),
+        vec!["/metrics-app".to_string()]
+    );
+    let cmd = exec_form(&field("CMD"));
+
+    // The Deployment runs this image with the same arguments, as the same user, read-only.
+    let docs = documents("manifests/deployment.yaml");
+    let pod = &object(&docs, "Deployment")["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert_eq!(c["image"], "ferrocol-metrics-app:latest");
+    assert!(c.get("command").is_none(), "the image's ENTRYPOINT runs");
+    assert_eq!(
+        strings(&c["args"]),
+        cmd,
+        "the Deployment's args are the image's CMD"
+    );
+    assert_eq!(pod["securityContext"]["runAsUser"].as_u64(), Some(uid));
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(c["ports"][0]["containerPort"].as_u64(), Some(2112));
+    let listen = cmd
+        .iter()
+        .position(|a| a == "--listen")
+        .and_then(|i| cmd.get(i + 1))
+        .expect("--listen in CMD");
+    assert_eq!(
+        listen, "0.0.0.0:2112",
+        "all interfaces: the agent scrapes the pod IP"
+    );
+
+    // The documented build command tags the image the Deployment uses.
+    let build_cmd =
+        "docker build -f examples/metrics-app/Dockerfile -t ferrocol-metrics-app:latest .";
+    for doc in ["docs/NODE_AGENT.md", "README.md", file] {
+        assert!(read(doc).contains(build_cmd), "{doc} shows `{build_cmd}`");
+    }
+}
+
+#[test]
+fn ferrocol_dockerfile_has_a_numeric_non_root_user_and_exec_form_entrypoint() {
+    let ins = dockerfile("Dockerfile");
+    let last_from = ins.iter().rposition(|(i, _)| i == "FROM").unwrap();
+    let fin = &ins[last_from..];
+    let user = fin
+        .iter()
+        .find(|(i, _)| i == "USER")
+        .map(|(_, a)| a.as_str())
+        .expect("USER");
+    assert_eq!(user, "65532:65532");
+    let ds = agent();
+    let pod = &object(&ds, "DaemonSet")["spec"]["template"]["spec"];
+    if let Some(uid) = pod["securityContext"]["runAsUser"].as_u64() {
+        assert_eq!(uid, 65532);
+    }
+    let entry = fin
+        .iter()
+        .find(|(i, _)| i == "ENTRYPOINT")
+        .map(|(_, a)| exec_form(a))
+        .expect("ENTRYPOINT");
+    assert_eq!(entry, vec!["/ferrocol".to_string()]);
+}
+
 #[test]
 fn node_agent_doc_links_resolve() {
     let doc = read("docs/NODE_AGENT.md");

@@ -1,10 +1,13 @@
 //! Integration-test harness: a ferrocol process started from a YAML config on free loopback
 //! ports, an OTLP sink (gRPC and HTTP servers recording what arrives, with scriptable
-//! failures), OTLP clients, and numbered test data whose content the tests check.
+//! failures), OTLP clients, numbered test data whose content the tests check, the demo app
+//! (examples/metrics-app) as a process, and received metric points flattened for assertions.
 
 #![allow(dead_code)]
 
 pub mod data;
+pub mod demo_app;
+pub mod points;
 pub mod process;
 pub mod sink;
 

@@ -1,12 +1,15 @@
-//! A ferrocol process under test: written config, free ports, stderr captured to a file,
-//! readiness by polling the self-metrics endpoint, SIGTERM and exit status.
+//! A ferrocol process under test: written config (or a shipped config file used as it is),
+//! free ports, stderr captured to a file, readiness by polling the self-metrics endpoint,
+//! SIGTERM and exit status.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Collector {
     pub child: Option<Child>,
+    /// Where the self-metrics endpoint listens (127.0.0.1 unless the config says otherwise).
+    pub metrics_host: String,
     pub metrics_port: u16,
     pub dir: tempfile::TempDir,
     pub log: PathBuf,
@@ -30,7 +33,6 @@ impl Collector {
     }
 
     async fn launch(yaml: &str, args: &[&str], env: &[(&str, &str)]) -> Collector {
-        super::init();
         let metrics_port = super::free_port();
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("config.yaml");
@@ -41,18 +43,47 @@ impl Collector {
             format!("{yaml}\n  telemetry:\n    metrics:\n      readers:\n        - pull: {{exporter: {{prometheus: {{host: 127.0.0.1, port: {metrics_port}}}}}}}\n")
         };
         std::fs::write(&cfg, &yaml).unwrap();
+        Self::spawn(&cfg, dir, args, env, "127.0.0.1", metrics_port).await
+    }
+
+    /// Starts ferrocol with a config file as it is (a shipped one: nothing is rewritten), whose
+    /// self-metrics endpoint is `metrics_host:metrics_port`, and waits until it answers. The
+    /// in-cluster variables `KUBERNETES_SERVICE_HOST`/`_PORT` are removed, so discovery uses
+    /// what `env` configures (a kubeconfig) even when the tests run inside a pod.
+    pub async fn start_file(
+        config: &Path,
+        env: &[(&str, &str)],
+        metrics_host: &str,
+        metrics_port: u16,
+    ) -> Collector {
+        let dir = tempfile::tempdir().unwrap();
+        Self::spawn(config, dir, &[], env, metrics_host, metrics_port).await
+    }
+
+    async fn spawn(
+        cfg: &Path,
+        dir: tempfile::TempDir,
+        args: &[&str],
+        env: &[(&str, &str)],
+        metrics_host: &str,
+        metrics_port: u16,
+    ) -> Collector {
+        super::init();
         let log = dir.path().join("stderr.log");
         let child = Command::new(env!("CARGO_BIN_EXE_ferrocol"))
             .arg("--config")
-            .arg(&cfg)
+            .arg(cfg)
             .args(args)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env_remove("KUBERNETES_SERVICE_PORT")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let c = Collector {
+        let mut c = Collector {
             child: Some(child),
+            metrics_host: metrics_host.to_string(),
             metrics_port,
             dir,
             log,
@@ -61,6 +92,9 @@ impl Collector {
         while Instant::now() < end {
             if c.metrics_text().await.is_some() {
                 return c;
+            }
+            if let Some(Ok(Some(status))) = c.child.as_mut().map(|ch| ch.try_wait()) {
+                panic!("ferrocol exited with {status}:\n{}", c.stderr());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -116,7 +150,7 @@ impl Collector {
 
     /// The self-metrics exposition, if the endpoint answers.
     pub async fn metrics_text(&self) -> Option<String> {
-        let url = format!("http://127.0.0.1:{}/metrics", self.metrics_port);
+        let url = format!("http://{}:{}/metrics", self.metrics_host, self.metrics_port);
         let resp = reqwest::get(&url).await.ok()?;
         resp.text().await.ok()
     }
