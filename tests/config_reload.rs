@@ -206,6 +206,8 @@ struct Sent {
     sent_at: Instant,
     acked_at: Instant,
     error: Option<String>,
+    /// Retries after a CANCELLED transport race (see `stream`).
+    retries: u32,
 }
 
 async fn stream(port: u16, stop: Arc<AtomicBool>) -> Vec<Sent> {
@@ -216,14 +218,31 @@ async fn stream(port: u16, stop: Arc<AtomicBool>) -> Vec<Sent> {
     let start = Instant::now();
     let mut n = 0i64;
     while !stop.load(Ordering::Relaxed) && start.elapsed() < STREAM_MAX {
-        let req = data::metrics("stream", n..n + POINTS_PER_REQUEST);
         let sent_at = Instant::now();
-        let res = client.export(req).await;
+        let mut res = client
+            .export(data::metrics("stream", n..n + POINTS_PER_REQUEST))
+            .await;
+        let mut retries = 0;
+        // A call racing the GOAWAY of a receiver being replaced (its other protocol changed)
+        // fails with CANCELLED "connection closed" before it was sent; OTLP clients retry
+        // CANCELLED, so this one does too (at most twice). A retried call that had in fact
+        // been accepted would show up below as a duplicate point.
+        while retries < 2
+            && res.as_ref().is_err_and(|e| {
+                e.code() == tonic::Code::Cancelled && format!("{e:?}").contains("connection closed")
+            })
+        {
+            retries += 1;
+            res = client
+                .export(data::metrics("stream", n..n + POINTS_PER_REQUEST))
+                .await;
+        }
         out.push(Sent {
             first: n,
             sent_at,
             acked_at: Instant::now(),
             error: res.err().map(|e| format!("{e:?}")),
+            retries,
         });
         n += POINTS_PER_REQUEST;
         tokio::time::sleep(STREAM_PAUSE).await;
@@ -678,11 +697,12 @@ async fn reloads_under_load_lose_nothing_and_keep_unchanged_parts_running() {
     let status = col.terminate().await;
     assert!(status.success(), "exit status {status:?}");
     eprintln!(
-        "reload acceptance: {} requests ({} points accepted, {} errors: {:?}); otlp/a got {} distinct points, otlp/b {} ({} requests in its window); reloads {} ok / {} failed; steady target {} scrapes; admin answers {:?}",
+        "reload acceptance: {} requests ({} points accepted, {} errors: {:?}, {} retried after a transport race); otlp/a got {} distinct points, otlp/b {} ({} requests in its window); reloads {} ok / {} failed; steady target {} scrapes; admin answers {:?}",
         sent.len(),
         accepted_points,
         errors.len(),
         errors.first().and_then(|e| e.error.clone()),
+        sent.iter().map(|s| s.retries).sum::<u32>(),
         counts_a.len(),
         counts_b.len(),
         in_window.len(),

@@ -117,6 +117,7 @@ impl Collector {
             .unwrap();
         let c = Collector {
             child: Some(child),
+            metrics_host: "127.0.0.1".to_string(),
             metrics_port,
             dir,
             log,
