@@ -5,6 +5,7 @@
 //! `S` is a marker type (`Traces`, `Metrics`, `Logs`) so that the type system keeps signals
 //! apart; matching on `Signal` happens only at the graph edges.
 
+mod encode_metrics;
 mod split;
 
 use opentelemetry_proto::tonic::collector::logs::v1::{
@@ -53,6 +54,13 @@ pub trait SignalData: Send + Sync + 'static {
     /// Moves up to `n` items from the front of `resource` into a new resource with the same
     /// resource and scope headers. Returns the new resource and how many items it holds.
     fn take_front(resource: &mut Self::Resource, n: usize) -> (Self::Resource, usize);
+    /// Writes the export request holding `resources` (protobuf). The three requests hold
+    /// their resources as repeated field 1 and nothing else.
+    fn encode_request(resources: &[Self::Resource], buf: &mut impl bytes::BufMut) {
+        for r in resources {
+            prost::encoding::message::encode(1, r, buf);
+        }
+    }
     /// The `rejected_*` count of a partial-success response, if any.
     fn rejected(response: &Self::Response) -> Option<(i64, String)>;
 }
@@ -118,6 +126,9 @@ impl SignalData for Metrics {
     }
     fn take_front(r: &mut ResourceMetrics, n: usize) -> (ResourceMetrics, usize) {
         split::take_metric_points(r, n)
+    }
+    fn encode_request(resources: &[ResourceMetrics], buf: &mut impl bytes::BufMut) {
+        encode_metrics::encode_request(resources, buf);
     }
     fn rejected(resp: &Self::Response) -> Option<(i64, String)> {
         resp.partial_success
@@ -238,9 +249,7 @@ impl<S: SignalData> Batch<S> {
     /// three OTLP export requests hold their resources as repeated field 1 and nothing else,
     /// so this writes exactly what encoding `to_request()` would.
     pub fn encode_request(&self, buf: &mut impl bytes::BufMut) {
-        for r in &self.resources {
-            prost::encoding::message::encode(1, r, buf);
-        }
+        S::encode_request(&self.resources, buf);
     }
 
     /// The length `encode_request` writes.
