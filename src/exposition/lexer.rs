@@ -114,7 +114,9 @@ pub(super) fn parse_float(s: &str) -> Option<f64> {
             _ => None,
         };
     }
-    if s.contains('_') || s.contains("0x") || s.contains("0X") {
+    // Go's ParseFloat would take `1_000` and hex floats, which Prometheus refuses; Rust's
+    // parser takes neither, and this one pass keeps that explicit.
+    if s.bytes().any(|b| matches!(b, b'_' | b'x' | b'X')) {
         return None;
     }
     s.parse::<f64>().ok()

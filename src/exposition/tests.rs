@@ -270,3 +270,21 @@ fn deferred_label_checks_find_the_same_errors_on_request() {
     assert_eq!(deferred.line, 3);
     assert_eq!(deferred.message, e.message);
 }
+
+#[test]
+fn go_only_float_spellings_are_invalid_values() {
+    for bad in ["0x10", "0X1p3", "1_000"] {
+        let body = format!("m {bad}\n");
+        let mut p = Parser::new(body.as_bytes(), Format::PromText).unwrap();
+        let e = p.next().unwrap_err();
+        assert!(e.message.starts_with("invalid value"), "{bad}: {e:?}");
+    }
+    for (good, v) in [("1e3", 1000.0), ("-.5", -0.5), ("+Inf", f64::INFINITY)] {
+        let body = format!("m {good}\n");
+        let mut p = Parser::new(body.as_bytes(), Format::PromText).unwrap();
+        let Some(Entry::Sample(s)) = p.next().unwrap() else {
+            panic!("sample expected")
+        };
+        assert_eq!(s.value, v, "{good}");
+    }
+}
