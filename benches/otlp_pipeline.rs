@@ -4,6 +4,7 @@
 //! merged), and encode every emitted batch as an export request. Throughput is reported in
 //! metric data points per second (one core: criterion runs on the calling thread).
 
+use ferrocol::data::string_kv as kv;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -13,22 +14,12 @@ use ferrocol::component::registry::Registry;
 use ferrocol::component::{Kind, Signal};
 use ferrocol::data::{Batch, Metrics, SignalData};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::metrics::v1::{
     metric, number_data_point, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
-
-fn kv(k: &str, v: &str) -> KeyValue {
-    KeyValue {
-        key: k.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(v.into())),
-        }),
-        ..Default::default()
-    }
-}
 
 /// A request shaped like a scraped pod: 1 resource, 100 counters x 50 series, 4 attributes each.
 fn request() -> ExportMetricsServiceRequest {

@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use axum::routing::get;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 use support::data;
 use support::process::Collector;
@@ -262,14 +261,7 @@ fn stream_counts(reqs: &[ExportMetricsServiceRequest]) -> HashMap<i64, usize> {
 }
 
 fn attr(r: &opentelemetry_proto::tonic::resource::v1::Resource, key: &str) -> String {
-    r.attributes
-        .iter()
-        .find(|a| a.key == key)
-        .and_then(|a| match a.value.as_ref()?.value.as_ref()? {
-            any_value::Value::StringValue(s) => Some(s.clone()),
-            _ => None,
-        })
-        .unwrap_or_default()
+    support::points::string_attr(&r.attributes, key)
 }
 
 /// Every scraped point of `instance`: (metric name, time in ns, stale, value).

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use axum::routing::get;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 use serde_json::{json, Value};
 use support::fake_apiserver::FakeApiServer;
@@ -59,14 +58,7 @@ fn pod(name: &str, node: &str, ip: &str, port: u16, annotated: bool) -> Value {
 }
 
 fn attr(r: &opentelemetry_proto::tonic::resource::v1::Resource, key: &str) -> String {
-    r.attributes
-        .iter()
-        .find(|a| a.key == key)
-        .and_then(|a| match a.value.as_ref()?.value.as_ref()? {
-            any_value::Value::StringValue(s) => Some(s.clone()),
-            _ => None,
-        })
-        .unwrap_or_default()
+    support::points::string_attr(&r.attributes, key)
 }
 
 /// (k8s.pod.name, value) of every `myapp_processed_ops_total` point.

@@ -201,26 +201,15 @@ fn write_metric(m: &Metric, lens: &[usize], at: &mut usize, buf: &mut impl BufMu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::string_kv as kv;
     use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-    use opentelemetry_proto::tonic::common::v1::{
-        any_value, AnyValue, InstrumentationScope, KeyValue,
-    };
+    use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
     use opentelemetry_proto::tonic::metrics::v1::{
         exponential_histogram_data_point::Buckets, number_data_point, summary_data_point,
         ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint,
         NumberDataPoint, Sum, Summary, SummaryDataPoint,
     };
     use opentelemetry_proto::tonic::resource::v1::Resource;
-
-    fn kv(k: &str, v: &str) -> KeyValue {
-        KeyValue {
-            key: k.into(),
-            value: Some(AnyValue {
-                value: Some(any_value::Value::StringValue(v.into())),
-            }),
-            ..Default::default()
-        }
-    }
 
     fn number(v: f64, attrs: usize) -> NumberDataPoint {
         NumberDataPoint {

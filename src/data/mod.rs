@@ -23,6 +23,18 @@ use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 
 use crate::component::Signal;
 
+/// A string attribute, the only kind the collector builds itself.
+pub fn string_kv(key: &str, value: &str) -> opentelemetry_proto::tonic::common::v1::KeyValue {
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+    KeyValue {
+        key: key.to_string(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.to_string())),
+        }),
+        ..Default::default()
+    }
+}
+
 /// Ties a marker type to its OTLP resource type, request/response messages and item counting.
 pub trait SignalData: Send + Sync + 'static {
     /// `ResourceSpans`, `ResourceMetrics` or `ResourceLogs`.
@@ -250,14 +262,6 @@ impl<S: SignalData> Batch<S> {
     /// so this writes exactly what encoding `to_request()` would.
     pub fn encode_request(&self, buf: &mut impl bytes::BufMut) {
         S::encode_request(&self.resources, buf);
-    }
-
-    /// The length `encode_request` writes.
-    pub fn encoded_request_len(&self) -> usize {
-        self.resources
-            .iter()
-            .map(|r| prost::encoding::message::encoded_len(1, r))
-            .sum()
     }
 
     pub fn to_request(&self) -> S::Request {

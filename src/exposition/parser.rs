@@ -232,7 +232,10 @@ impl<'a> Parser<'a> {
     /// Checks the label set of the sample just returned (only needed with
     /// `defer_label_checks`); errors name the sample's line.
     pub fn check_labels(&self, s: &Sample<'a>) -> Result<(), ParseError> {
-        let mut rest = s.labels_text;
+        self.check_label_text(s.labels_text)
+    }
+
+    fn check_label_text(&self, mut rest: &str) -> Result<(), ParseError> {
         while let Some((_, used)) = lex_label(rest).map_err(|e| self.err(e))? {
             rest = &rest[used..];
         }
@@ -366,10 +369,7 @@ impl<'a> Parser<'a> {
                 inner = after;
             }
             if !self.defer_labels {
-                let mut rest = inner;
-                while let Some((_, used)) = lex_label(rest).map_err(|e| self.err(e))? {
-                    rest = &rest[used..];
-                }
+                self.check_label_text(inner)?;
             }
             labels_text = inner;
             i += close + 1;

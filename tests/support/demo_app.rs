@@ -273,23 +273,12 @@ impl DemoApp {
     /// Sends SIGTERM and waits (at most 30 s) for the exit status.
     pub async fn terminate(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let end = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(st)) = child.try_wait() {
-                return st;
-            }
-            if Instant::now() > end {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "the demo app did not exit after SIGTERM:\n{}",
-                    self.stderr()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        match super::terminate_child(&mut child, Duration::from_secs(30)).await {
+            Some(st) => st,
+            None => panic!(
+                "the demo app did not exit after SIGTERM:\n{}",
+                self.stderr()
+            ),
         }
     }
 }

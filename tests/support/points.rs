@@ -30,6 +30,11 @@ impl Point {
     }
 }
 
+/// The string value of attribute `key` ("" when absent or not a string).
+pub fn string_attr(attrs: &[KeyValue], key: &str) -> String {
+    strings(attrs).remove(key).unwrap_or_default()
+}
+
 fn strings(attrs: &[KeyValue]) -> BTreeMap<String, String> {
     attrs
         .iter()

@@ -103,33 +103,9 @@ impl Collector {
 
     /// Starts ferrocol on an existing config file (no templating) with `args`, and waits until
     /// the self-metrics endpoint on `metrics_port` answers.
-    pub async fn start_at(cfg: &std::path::Path, metrics_port: u16, args: &[&str]) -> Collector {
-        super::init();
+    pub async fn start_at(cfg: &Path, metrics_port: u16, args: &[&str]) -> Collector {
         let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("stderr.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_ferrocol"))
-            .arg("--config")
-            .arg(cfg)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let c = Collector {
-            child: Some(child),
-            metrics_host: "127.0.0.1".to_string(),
-            metrics_port,
-            dir,
-            log,
-        };
-        let end = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < end {
-            if c.metrics_text().await.is_some() {
-                return c;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("ferrocol did not become ready:\n{}", c.stderr());
+        Self::spawn(cfg, dir, args, &[], "127.0.0.1", metrics_port).await
     }
 
     /// Sends a signal (`HUP`, `TERM`...) to the process.
@@ -164,18 +140,9 @@ impl Collector {
     /// Sends SIGTERM and waits (bounded) for the exit status.
     pub async fn terminate(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
-        let pid = child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let end = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(st)) = child.try_wait() {
-                return st;
-            }
-            if Instant::now() > end {
-                let _ = child.kill();
-                panic!("ferrocol did not exit after SIGTERM:\n{}", self.stderr());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        match super::terminate_child(&mut child, Duration::from_secs(30)).await {
+            Some(st) => st,
+            None => panic!("ferrocol did not exit after SIGTERM:\n{}", self.stderr()),
         }
     }
 }

@@ -1,10 +1,11 @@
 //! Test helpers shared by the exporter tests: small OTLP batches, a self-signed certificate
 //! generated per test, and the rustls provider install. Test-only.
 
+use crate::data::string_kv as kv;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::{
     metric, number_data_point, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
@@ -19,16 +20,6 @@ use crate::data::{Batch, Logs, Metrics, Traces};
 
 pub fn install_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-fn kv(k: &str, v: &str) -> KeyValue {
-    KeyValue {
-        key: k.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(v.into())),
-        }),
-        ..Default::default()
-    }
 }
 
 fn resource() -> Option<Resource> {

@@ -1,6 +1,7 @@
 //! Batch processor tests: size and max-size triggers, the timer, flush, zero timeout, content
 //! and order preservation across splits for all three signals, telemetry and config.
 
+use crate::data::string_kv as kv;
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
@@ -33,16 +34,6 @@ fn resource(name: &str) -> Option<Resource> {
         attributes: vec![kv("service.name", name)],
         ..Default::default()
     })
-}
-
-fn kv(k: &str, v: &str) -> KeyValue {
-    KeyValue {
-        key: k.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(v.into())),
-        }),
-        ..Default::default()
-    }
 }
 
 fn scope(name: &str) -> Option<InstrumentationScope> {

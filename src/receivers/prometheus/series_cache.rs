@@ -92,9 +92,8 @@ impl SeriesCache {
         self.table.is_empty()
     }
 
-    fn slot_of(&self, series: &str) -> Option<u32> {
+    fn slot_of(&self, series: &str, hash: u64) -> Option<u32> {
         let slots = &self.slots;
-        let hash = self.hasher.hash_one(series);
         self.table
             .find(hash, |&i| {
                 slots[i as usize]
@@ -117,7 +116,7 @@ impl SeriesCache {
                 i
             }
             None => {
-                let i = self.slot_of(series)?;
+                let i = self.slot_of(series, self.hasher.hash_one(series))?;
                 // Resynchronise the sequential guess after an added or removed series.
                 if let Some(pos) = self.slots[i as usize]
                     .as_ref()
@@ -143,7 +142,8 @@ impl SeriesCache {
     /// Stores what `series` became (replacing an entry made under other metadata).
     pub fn insert(&mut self, series: &str, mut entry: CachedSeries) {
         entry.seen = true;
-        if let Some(i) = self.slot_of(series) {
+        let hash = self.hasher.hash_one(series);
+        if let Some(i) = self.slot_of(series, hash) {
             if let Some(slot) = self.slots[i as usize].as_mut() {
                 let was_seen = slot.entry.seen;
                 slot.entry = entry;
@@ -170,7 +170,6 @@ impl SeriesCache {
                 i
             }
         };
-        let hash = self.hasher.hash_one(series);
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.table.insert_unique(hash, i, |&j| {
             slots[j as usize]

@@ -14,7 +14,7 @@
 use std::collections::hash_map::RandomState;
 use std::collections::HashSet;
 
-use super::prehashed::HashKeyed;
+use super::prehashed::{write_label_pairs, HashKeyed};
 use std::hash::{BuildHasher, Hasher};
 
 use crate::relabel::Labels;
@@ -50,12 +50,7 @@ impl SeriesSet {
     /// The identity of a final label set (names and values, in order).
     pub fn hash(&self, labels: &Labels) -> u64 {
         let mut h = self.keys.build_hasher();
-        for (k, v) in labels.iter() {
-            h.write(k.as_bytes());
-            h.write_u8(0xff);
-            h.write(v.as_bytes());
-            h.write_u8(0xff);
-        }
+        write_label_pairs(&mut h, labels.iter());
         h.finish()
     }
 

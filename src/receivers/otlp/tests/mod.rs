@@ -6,6 +6,7 @@ mod config;
 mod grpc;
 mod http;
 
+use crate::data::string_kv as kv;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -173,16 +174,6 @@ impl Harness {
             .await
             .expect("receiver did not stop")
             .unwrap();
-    }
-}
-
-fn kv(k: &str, v: &str) -> KeyValue {
-    KeyValue {
-        key: k.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(v.into())),
-        }),
-        ..Default::default()
     }
 }
 

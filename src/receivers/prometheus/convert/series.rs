@@ -7,8 +7,9 @@
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, LazyLock};
 
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 
+use super::super::prehashed::write_label_pairs;
 use super::{TargetResource, DEFAULT_SCOPE};
 use crate::exposition::{parse_float_pub, MetricType};
 use crate::relabel::Labels;
@@ -136,12 +137,7 @@ impl CompactAttrs {
 
     fn hash(&self) -> u64 {
         let mut h = ATTR_HASH_KEYS.build_hasher();
-        for (k, v) in self.iter() {
-            h.write(k.as_bytes());
-            h.write_u8(0xff);
-            h.write(v.as_bytes());
-            h.write_u8(0xff);
-        }
+        write_label_pairs(&mut h, self.iter());
         h.finish()
     }
 }
@@ -160,15 +156,7 @@ pub struct PreparedSeries {
     pub(super) attrs_hash: u64,
 }
 
-pub(super) fn kv(k: &str, v: &str) -> KeyValue {
-    KeyValue {
-        key: k.to_string(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(v.to_string())),
-        }),
-        ..Default::default()
-    }
-}
+pub(super) use crate::data::string_kv as kv;
 
 impl PreparedSeries {
     /// Prepares a final label set (including `__name__`) whose family and type come from the
