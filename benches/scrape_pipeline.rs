@@ -6,11 +6,10 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ferrocol::data::{Batch, Metrics};
 use ferrocol::exposition::{Entry, Format, Parser};
 use ferrocol::receivers::prometheus::convert::{Converter, Metadata, TargetResource};
 use ferrocol::relabel::Labels;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use prost::Message;
 
 fn body() -> Vec<u8> {
     std::fs::read(concat!(
@@ -81,11 +80,9 @@ fn bench(c: &mut Criterion) {
                     }
                 }
             }
-            let req = ExportMetricsServiceRequest {
-                resource_metrics: conv.finish(),
-            };
+            let batch = Batch::<Metrics>::from_encoded(conv.finish_encoded());
             out.clear();
-            req.encode(&mut out).expect("encode");
+            batch.encode_request(&mut out);
             out.len()
         })
     });

@@ -11,6 +11,8 @@ use opentelemetry_proto::tonic::metrics::v1::{metric, Metric, ResourceMetrics, S
 use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, message, WireType};
 use prost::Message;
 
+use super::wire::{delimited_len, string_len, write_string};
+
 /// Writes `ExportMetricsServiceRequest { resource_metrics: resources }`.
 pub fn encode_request(resources: &[ResourceMetrics], buf: &mut impl BufMut) {
     let mut lens = Vec::new();
@@ -19,18 +21,6 @@ pub fn encode_request(resources: &[ResourceMetrics], buf: &mut impl BufMut) {
         resource_len(r, &mut lens);
         let mut at = 0;
         write_resource(r, &lens, &mut at, buf);
-    }
-}
-
-fn delimited_len(tag: u32, len: usize) -> usize {
-    key_len(tag) + encoded_len_varint(len as u64) + len
-}
-
-fn string_len(tag: u32, s: &str) -> usize {
-    if s.is_empty() {
-        0
-    } else {
-        delimited_len(tag, s.len())
     }
 }
 
@@ -113,17 +103,8 @@ fn metric_len(m: &Metric, lens: &mut Vec<usize>) -> usize {
 }
 
 fn open(tag: u32, lens: &[usize], at: &mut usize, buf: &mut impl BufMut) {
-    encode_key(tag, WireType::LengthDelimited, buf);
-    encode_varint(lens.get(*at).copied().unwrap_or(0) as u64, buf);
+    super::wire::open(tag, lens.get(*at).copied().unwrap_or(0), buf);
     *at += 1;
-}
-
-fn write_string(tag: u32, s: &str, buf: &mut impl BufMut) {
-    if !s.is_empty() {
-        encode_key(tag, WireType::LengthDelimited, buf);
-        encode_varint(s.len() as u64, buf);
-        buf.put_slice(s.as_bytes());
-    }
 }
 
 fn write_resource(r: &ResourceMetrics, lens: &[usize], at: &mut usize, buf: &mut impl BufMut) {

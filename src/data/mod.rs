@@ -3,10 +3,18 @@
 //! item-granular splitting, which the batch processor and the telemetry both need.
 //!
 //! `S` is a marker type (`Traces`, `Metrics`, `Logs`) so that the type system keeps signals
-//! apart; matching on `Signal` happens only at the graph edges.
+//! apart; matching on `Signal` happens only at the graph edges. A batch may also carry
+//! resources that their receiver already encoded (`EncodedResource`); they are decoded only
+//! where the structs are needed.
 
 mod encode_metrics;
+mod encoded;
 mod split;
+pub(crate) mod wire;
+
+use std::borrow::Cow;
+
+pub use encoded::EncodedResource;
 
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
@@ -194,6 +202,8 @@ pub fn data_point_count(data: Option<&metric::Data>) -> usize {
 #[derive(Debug)]
 pub struct Batch<S: SignalData> {
     resources: Vec<S::Resource>,
+    /// Resources still encoded, logically after `resources`.
+    encoded: Vec<EncodedResource>,
     items: usize,
 }
 
@@ -201,6 +211,7 @@ impl<S: SignalData> Clone for Batch<S> {
     fn clone(&self) -> Self {
         Self {
             resources: self.resources.clone(),
+            encoded: self.encoded.clone(),
             items: self.items,
         }
     }
@@ -208,7 +219,7 @@ impl<S: SignalData> Clone for Batch<S> {
 
 impl<S: SignalData> PartialEq for Batch<S> {
     fn eq(&self, other: &Self) -> bool {
-        self.items == other.items && self.resources == other.resources
+        self.items == other.items && self.resources() == other.resources()
     }
 }
 
@@ -216,6 +227,7 @@ impl<S: SignalData> Default for Batch<S> {
     fn default() -> Self {
         Self {
             resources: Vec::new(),
+            encoded: Vec::new(),
             items: 0,
         }
     }
@@ -224,7 +236,21 @@ impl<S: SignalData> Default for Batch<S> {
 impl<S: SignalData> Batch<S> {
     pub fn new(resources: Vec<S::Resource>) -> Self {
         let items = resources.iter().map(S::count).sum();
-        Self { resources, items }
+        Self {
+            resources,
+            encoded: Vec::new(),
+            items,
+        }
+    }
+
+    /// A batch of resources their producer already encoded.
+    pub fn from_encoded(encoded: Vec<EncodedResource>) -> Self {
+        let items = encoded.iter().map(EncodedResource::items).sum();
+        Self {
+            resources: Vec::new(),
+            encoded,
+            items,
+        }
     }
 
     pub fn from_request(request: S::Request) -> Self {
@@ -239,22 +265,64 @@ impl<S: SignalData> Batch<S> {
         self.items == 0
     }
 
-    pub fn resources(&self) -> &[S::Resource] {
-        &self.resources
+    /// Whether the batch holds any resource (possibly without items).
+    pub fn has_resources(&self) -> bool {
+        !self.resources.is_empty() || !self.encoded.is_empty()
     }
 
-    /// Mutable access for processors; the item count is recomputed by `recount`.
+    /// The resources as OTLP structs; encoded ones are decoded into a copy (use sparingly:
+    /// debug output, JSON, tests).
+    pub fn resources(&self) -> Cow<'_, [S::Resource]> {
+        if self.encoded.is_empty() {
+            return Cow::Borrowed(&self.resources);
+        }
+        let mut all = self.resources.clone();
+        all.extend(
+            self.encoded
+                .iter()
+                .filter_map(EncodedResource::decode::<S::Resource>),
+        );
+        Cow::Owned(all)
+    }
+
+    /// Mutable access for processors (decodes encoded resources first); the item count is
+    /// recomputed by `recount`.
     pub fn resources_mut(&mut self) -> &mut Vec<S::Resource> {
+        self.decode_all();
         &mut self.resources
     }
 
     /// Recomputes the cached item count after in-place mutation.
     pub fn recount(&mut self) {
-        self.items = self.resources.iter().map(S::count).sum();
+        self.items = self.resources.iter().map(S::count).sum::<usize>()
+            + self
+                .encoded
+                .iter()
+                .map(EncodedResource::items)
+                .sum::<usize>();
     }
 
-    pub fn into_resources(self) -> Vec<S::Resource> {
+    pub fn into_resources(mut self) -> Vec<S::Resource> {
+        self.decode_all();
         self.resources
+    }
+
+    fn decode_all(&mut self) {
+        for e in std::mem::take(&mut self.encoded) {
+            match e.decode::<S::Resource>() {
+                Some(r) => self.resources.push(r),
+                None => self.items -= e.items(),
+            }
+        }
+    }
+
+    /// The protobuf size of the resources (without their prefixes in a request).
+    pub fn encoded_len(&self) -> usize {
+        self.resources
+            .iter()
+            .map(prost::Message::encoded_len)
+            .sum::<usize>()
+            + self.encoded.iter().map(|e| e.bytes().len()).sum::<usize>()
     }
 
     /// Encodes the batch as its signal's export request (protobuf) without copying it: the
@@ -262,20 +330,26 @@ impl<S: SignalData> Batch<S> {
     /// so this writes exactly what encoding `to_request()` would.
     pub fn encode_request(&self, buf: &mut impl bytes::BufMut) {
         S::encode_request(&self.resources, buf);
+        for e in &self.encoded {
+            prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, buf);
+            prost::encoding::encode_varint(e.bytes().len() as u64, buf);
+            buf.put_slice(e.bytes());
+        }
     }
 
     pub fn to_request(&self) -> S::Request {
-        S::into_request(self.resources.clone())
+        S::into_request(self.resources().into_owned())
     }
 
     pub fn into_request(self) -> S::Request {
-        S::into_request(self.resources)
+        S::into_request(self.into_resources())
     }
 
     /// Appends another batch (moves its resources).
     pub fn append(&mut self, other: Batch<S>) {
         self.items += other.items;
         self.resources.extend(other.resources);
+        self.encoded.extend(other.encoded);
     }
 
     /// Removes and returns the first `n` items (at item granularity, keeping resource and
@@ -286,17 +360,21 @@ impl<S: SignalData> Batch<S> {
         }
         let mut taken = Vec::new();
         let mut remaining = n;
-        let mut whole = 0;
-        for r in &self.resources {
-            let c = S::count(r);
-            if c <= remaining {
-                remaining -= c;
-                whole += 1;
-            } else {
-                break;
+        let whole = whole_prefix(self.resources.iter().map(S::count), &mut remaining);
+        taken.extend(self.resources.drain(..whole));
+        let mut taken_encoded = Vec::new();
+        if remaining > 0 && self.resources.is_empty() {
+            let whole = whole_prefix(self.encoded.iter().map(|e| e.items()), &mut remaining);
+            taken_encoded.extend(self.encoded.drain(..whole));
+            // The cut falls inside an encoded resource: split its structs.
+            if remaining > 0 && !self.encoded.is_empty() {
+                let e = self.encoded.remove(0);
+                match e.decode::<S::Resource>() {
+                    Some(r) => self.resources.push(r),
+                    None => self.items -= e.items(),
+                }
             }
         }
-        taken.extend(self.resources.drain(..whole));
         if remaining > 0 {
             if let Some(first) = self.resources.first_mut() {
                 let (part, _) = S::take_front(first, remaining);
@@ -306,9 +384,23 @@ impl<S: SignalData> Batch<S> {
         self.items -= n;
         Batch {
             resources: taken,
+            encoded: taken_encoded,
             items: n,
         }
     }
+}
+
+/// How many leading entries of `counts` fit whole into `remaining` (which is reduced by them).
+fn whole_prefix(counts: impl Iterator<Item = usize>, remaining: &mut usize) -> usize {
+    let mut whole = 0;
+    for c in counts {
+        if c > *remaining {
+            break;
+        }
+        *remaining -= c;
+        whole += 1;
+    }
+    whole
 }
 
 #[cfg(test)]

@@ -75,7 +75,7 @@ fn metrics() -> Batch<Metrics> {
 
 fn values(b: &Batch<Metrics>) -> Vec<(String, i64)> {
     let mut out = Vec::new();
-    for r in b.resources() {
+    for r in b.resources().iter() {
         for s in &r.scope_metrics {
             for m in &s.metrics {
                 let pts = match &m.data {
@@ -206,4 +206,72 @@ fn encode_request_writes_what_the_request_message_encodes() {
     let mut none = Vec::new();
     empty.encode_request(&mut none);
     assert!(none.is_empty());
+}
+
+/// The resources of `metrics()`, the first kept as structs and the rest encoded.
+fn mixed() -> Batch<Metrics> {
+    use prost::Message;
+    let mut all = metrics().into_resources();
+    let encoded: Vec<EncodedResource> = all
+        .split_off(1)
+        .iter()
+        .map(|r| EncodedResource::new(r.encode_to_vec(), Metrics::count(r)))
+        .collect();
+    let mut b = Batch::new(all);
+    b.append(Batch::from_encoded(encoded));
+    b
+}
+
+#[test]
+fn encoded_resources_count_decode_and_encode_like_structs() {
+    use prost::Message;
+    let m = mixed();
+    assert_eq!(m.items(), 9);
+    assert!(m.has_resources());
+    assert_eq!(m.resources().into_owned(), metrics().into_resources());
+    assert_eq!(m, metrics());
+    assert_eq!(m.encoded_len(), metrics().encoded_len());
+    let mut direct = Vec::new();
+    m.encode_request(&mut direct);
+    assert_eq!(direct, metrics().to_request().encode_to_vec());
+    let mut only = Batch::<Metrics>::from_encoded(vec![EncodedResource::new(Vec::new(), 0)]);
+    assert!(only.has_resources() && only.is_empty());
+    only.recount();
+    assert_eq!(only.items(), 0);
+    // Mutable access decodes in place and keeps the count.
+    let mut d = mixed();
+    assert_eq!(d.resources_mut().len(), 2);
+    d.recount();
+    assert_eq!(d.items(), 9);
+}
+
+#[test]
+fn splits_across_and_inside_encoded_resources() {
+    let all = values(&metrics());
+    // 5 points as structs, then 4 encoded: cut inside the structs, exactly at the boundary,
+    // and inside the encoded resource.
+    for cuts in [[2, 3, 100], [5, 2, 100], [6, 1, 100], [9, 1, 1]] {
+        let mut b = mixed();
+        let mut joined = Vec::new();
+        for n in cuts {
+            let expect = n.min(b.items());
+            let part = b.split_front(n);
+            assert_eq!(part.items(), expect, "cuts {cuts:?}");
+            assert_eq!(values(&part).len(), expect, "cuts {cuts:?}");
+            let mut counted = part.clone();
+            counted.recount();
+            assert_eq!(counted.items(), part.items(), "cuts {cuts:?}");
+            joined.extend(values(&part));
+        }
+        assert!(b.is_empty() && !b.has_resources(), "cuts {cuts:?}");
+        assert_eq!(joined, all, "cuts {cuts:?}");
+    }
+}
+
+#[test]
+fn an_undecodable_resource_is_dropped_and_uncounted() {
+    let mut b = Batch::<Metrics>::from_encoded(vec![EncodedResource::new(vec![0xff, 0xff], 3)]);
+    assert!(b.resources().is_empty());
+    assert!(b.resources_mut().is_empty());
+    assert_eq!(b.items(), 0);
 }

@@ -322,11 +322,7 @@ fn cost_of<S: SignalData>(sizer: Sizer, batch: &Batch<S>, capacity: u32) -> u32 
     let units = match sizer {
         Sizer::Requests => 1,
         Sizer::Items => batch.items(),
-        Sizer::Bytes => batch
-            .resources()
-            .iter()
-            .map(prost::Message::encoded_len)
-            .sum(),
+        Sizer::Bytes => batch.encoded_len(),
     };
     u32::try_from(units).unwrap_or(u32::MAX).clamp(1, capacity)
 }

@@ -185,7 +185,7 @@ impl<S: SignalData> Consumer<S> {
     ) -> Result<(), ConsumeError> {
         let counters = self.counters(transport);
         let items = batch.items() as u64;
-        if batch.is_empty() && batch.resources().is_empty() {
+        if batch.is_empty() && !batch.has_resources() {
             counters.requests_ok.inc();
             return Ok(());
         }

@@ -107,7 +107,7 @@ impl<S: SignalData> PipelineTask<S> {
         }
         let mut errors = Vec::new();
         for b in batches {
-            if b.resources().is_empty() {
+            if !b.has_resources() {
                 continue;
             }
             let shared = Arc::new(b);

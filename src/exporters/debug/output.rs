@@ -135,30 +135,30 @@ fn metric_type(d: Option<&metric::Data>) -> &'static str {
 
 impl DebugFormat for Metrics {
     fn log_summary(exporter: &str, batch: &Batch<Self>) {
-        let metrics: usize = batch
-            .resources()
+        let resources = batch.resources();
+        let metrics: usize = resources
             .iter()
             .flat_map(|r| r.scope_metrics.iter())
             .map(|s| s.metrics.len())
             .sum();
         tracing::info!(
             exporter = %exporter,
-            "resource metrics" = batch.resources().len(),
+            "resource metrics" = resources.len(),
             metrics,
             "data points" = batch.items(),
             "Metrics"
         );
     }
     fn summary_text(batch: &Batch<Self>) -> String {
-        let metrics: usize = batch
-            .resources()
+        let resources = batch.resources();
+        let metrics: usize = resources
             .iter()
             .flat_map(|r| r.scope_metrics.iter())
             .map(|s| s.metrics.len())
             .sum();
         format!(
             "Metrics resource metrics={} metrics={metrics} data points={}",
-            batch.resources().len(),
+            resources.len(),
             batch.items()
         )
     }

@@ -134,7 +134,7 @@ impl<S: SignalData> Batcher<S> {
 
 impl<S: SignalData> Processor<S> for Batcher<S> {
     fn process(&mut self, batch: Batch<S>, out: &mut Vec<Batch<S>>) -> Result<(), ProcessError> {
-        if batch.resources().is_empty() {
+        if !batch.has_resources() {
             return Ok(());
         }
         self.pending.append(batch);

@@ -196,7 +196,7 @@ fn metrics(layout: MetricLayout<'_>) -> Batch<Metrics> {
 fn flat_spans(batches: &[Batch<Traces>]) -> Vec<(String, String, String)> {
     let mut v = Vec::new();
     for b in batches {
-        for r in b.resources() {
+        for r in b.resources().iter() {
             for s in &r.scope_spans {
                 let sn = s.scope.as_ref().map(|s| s.name.clone()).unwrap_or_default();
                 assert_eq!(s.schema_url, format!("schema/{sn}"));
@@ -212,7 +212,7 @@ fn flat_spans(batches: &[Batch<Traces>]) -> Vec<(String, String, String)> {
 fn flat_logs(batches: &[Batch<Logs>]) -> Vec<(String, String, String)> {
     let mut v = Vec::new();
     for b in batches {
-        for r in b.resources() {
+        for r in b.resources().iter() {
             for s in &r.scope_logs {
                 let sn = s.scope.as_ref().map(|s| s.name.clone()).unwrap_or_default();
                 for l in &s.log_records {
@@ -232,7 +232,7 @@ fn flat_logs(batches: &[Batch<Logs>]) -> Vec<(String, String, String)> {
 fn flat_points(batches: &[Batch<Metrics>]) -> Vec<(String, String, String, String, u64)> {
     let mut v = Vec::new();
     for b in batches {
-        for r in b.resources() {
+        for r in b.resources().iter() {
             for s in &r.scope_metrics {
                 let sn = s.scope.as_ref().map(|s| s.name.clone()).unwrap_or_default();
                 for m in &s.metrics {

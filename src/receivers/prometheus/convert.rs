@@ -8,6 +8,7 @@
 //! The input is the final sample label set (after target labels were merged and
 //! `metric_relabel_configs` ran), so this module knows nothing of relabeling or scraping.
 
+mod encode;
 mod series;
 
 use std::collections::HashMap;
@@ -16,17 +17,18 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::metrics::v1::{
-    exemplar, metric, number_data_point, summary_data_point::ValueAtQuantile,
-    AggregationTemporality, Exemplar, Gauge, Histogram, HistogramDataPoint, Metric,
-    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
+    exemplar, number_data_point, summary_data_point::ValueAtQuantile, Exemplar, HistogramDataPoint,
+    NumberDataPoint, SummaryDataPoint,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::prehashed::HashKeyed;
+use crate::data::EncodedResource;
 use crate::exposition::MetricType;
 use crate::relabel::Labels;
+use encode::{DataOut, MetricOut, ScopeOut};
 use series::kv;
-pub use series::{CompactAttrs, PreparedSeries, Role, ScopeKey, StaleRole};
+pub use series::{EncodedAttrs, PreparedSeries, Role, ScopeKey, StaleRole};
 
 /// Prometheus's stale marker: a NaN with this exact bit pattern.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
@@ -186,7 +188,7 @@ fn split_host_port(instance: &str) -> (&str, &str) {
 /// Points of a gauge or sum, with the attribute hash of each (grouping, `_created`).
 #[derive(Default)]
 struct NumberPoints {
-    points: Vec<NumberDataPoint>,
+    points: Vec<(EncodedAttrs, NumberDataPoint)>,
     hashes: Vec<u64>,
     index: HashKeyed<usize>,
 }
@@ -203,7 +205,7 @@ enum MetricAcc {
 
 /// Histogram or summary points being assembled from their series, by attributes.
 struct Grouped<T> {
-    series: Vec<(Vec<KeyValue>, T)>,
+    series: Vec<(EncodedAttrs, T)>,
     index: HashKeyed<usize>,
     /// The slot of the previous sample: a point's series are usually adjacent.
     last: usize,
@@ -223,19 +225,19 @@ impl<T: Default> Grouped<T> {
         let found = if self
             .series
             .get(self.last)
-            .is_some_and(|(a, _)| p.attrs.same_as(a))
+            .is_some_and(|(a, _)| p.attrs == *a)
         {
             Some(self.last)
         } else {
             match self.index.get(&p.attrs_hash) {
-                Some(&i) if p.attrs.same_as(&self.series[i].0) => Some(i),
+                Some(&i) if p.attrs == self.series[i].0 => Some(i),
                 // A hash collision: find it the slow way.
-                Some(_) => self.series.iter().position(|(a, _)| p.attrs.same_as(a)),
+                Some(_) => self.series.iter().position(|(a, _)| p.attrs == *a),
                 None => None,
             }
         };
         let i = found.unwrap_or_else(|| {
-            self.series.push((p.attrs.to_key_values(), T::default()));
+            self.series.push((p.attrs.clone(), T::default()));
             let i = self.series.len() - 1;
             self.index.entry(p.attrs_hash).or_insert(i);
             i
@@ -247,17 +249,17 @@ impl<T: Default> Grouped<T> {
 
 impl NumberPoints {
     /// Adds a point; a later point of the same attributes replaces the earlier one.
-    fn put(&mut self, hash: u64, p: NumberDataPoint) {
+    fn put(&mut self, hash: u64, attrs: &EncodedAttrs, p: NumberDataPoint) {
         let same = match self.index.get(&hash) {
-            Some(&i) if self.points[i].attributes == p.attributes => Some(i),
-            Some(_) => (0..self.points.len()).find(|&i| self.points[i].attributes == p.attributes),
+            Some(&i) if self.points[i].0 == *attrs => Some(i),
+            Some(_) => self.points.iter().position(|(a, _)| a == attrs),
             None => None,
         };
         match same {
-            Some(i) => self.points[i] = p,
+            Some(i) => self.points[i].1 = p,
             None => {
                 self.index.entry(hash).or_insert(self.points.len());
-                self.points.push(p);
+                self.points.push((attrs.clone(), p));
                 self.hashes.push(hash);
             }
         }
@@ -293,7 +295,7 @@ struct MetricEntry {
 }
 
 /// Counter start times from `_created` samples, by counter name and attribute hash.
-type CreatedTimes = HashMap<(String, u64), Vec<(Vec<KeyValue>, f64)>>;
+type CreatedTimes = HashMap<(String, u64), Vec<(EncodedAttrs, f64)>>;
 
 struct ScopeAcc {
     key: Arc<ScopeKey>,
@@ -316,7 +318,7 @@ pub struct ExemplarIn<'a> {
     pub timestamp_ms: Option<i64>,
 }
 
-/// Accumulates one scrape and produces its `ResourceMetrics`.
+/// Accumulates one scrape and produces its `ResourceMetrics`, encoded.
 pub struct Converter {
     target: TargetResource,
     resources: Vec<ResourceAcc>,
@@ -429,9 +431,9 @@ impl Converter {
         let res = self.resource(p);
         match p.role {
             Role::TargetInfo => {
-                for (k, v) in p.attrs.iter() {
-                    res.attrs.retain(|r| r.key != k);
-                    res.attrs.push(kv(k, v));
+                for attr in p.attrs.to_key_values() {
+                    res.attrs.retain(|r| r.key != attr.key);
+                    res.attrs.push(attr);
                 }
                 return;
             }
@@ -457,7 +459,7 @@ impl Converter {
                 .created
                 .entry((p.metric.clone(), p.attrs_hash))
                 .or_default()
-                .push((p.attrs.to_key_values(), value));
+                .push((p.attrs.clone(), value));
             return;
         }
         let midx = match scope.metrics.get_index(scope.last_metric) {
@@ -481,14 +483,13 @@ impl Converter {
         match &mut entry.acc {
             MetricAcc::Gauge(points) | MetricAcc::Sum { points, .. } => {
                 let point = NumberDataPoint {
-                    attributes: p.attrs.to_key_values(),
                     time_unix_nano: (ts_ms.max(0) as u64) * 1_000_000,
                     flags: if stale { NO_RECORDED_VALUE } else { 0 },
                     value: (!stale).then_some(number_data_point::Value::AsDouble(value)),
                     exemplars,
                     ..Default::default()
                 };
-                points.put(p.attrs_hash, point);
+                points.put(p.attrs_hash, &p.attrs, point);
             }
             MetricAcc::Histogram(g) => {
                 let h = g.slot(p);
@@ -520,44 +521,49 @@ impl Converter {
         }
     }
 
-    /// The scrape as OTLP. Empty when nothing was added.
-    pub fn finish(self) -> Vec<ResourceMetrics> {
+    /// The scrape as encoded `ResourceMetrics`, with their point counts. Empty when
+    /// nothing was added.
+    pub fn finish_encoded(self) -> Vec<EncodedResource> {
         let mut out = Vec::with_capacity(self.resources.len());
         for res in self.resources {
-            let mut scope_metrics = Vec::new();
+            let mut scopes = Vec::new();
             for sc in res.scopes {
                 let created = sc.created;
-                let metrics: Vec<Metric> = sc
+                let metrics: Vec<MetricOut> = sc
                     .metrics
                     .into_iter()
                     .filter_map(|(name, e)| build_metric(name, e, &created))
                     .collect();
                 if !metrics.is_empty() {
                     let key = Arc::unwrap_or_clone(sc.key);
-                    scope_metrics.push(ScopeMetrics {
-                        scope: Some(InstrumentationScope {
+                    scopes.push(ScopeOut {
+                        scope: InstrumentationScope {
                             name: key.name,
                             version: key.version,
                             attributes: key.attrs.iter().map(|(k, v)| kv(k, v)).collect(),
                             dropped_attributes_count: 0,
-                        }),
+                        },
                         metrics,
                         schema_url: key.schema_url,
                     });
                 }
             }
-            if !scope_metrics.is_empty() {
-                out.push(ResourceMetrics {
-                    resource: Some(Resource {
-                        attributes: res.attrs,
-                        ..Default::default()
-                    }),
-                    scope_metrics,
-                    schema_url: String::new(),
-                });
+            if !scopes.is_empty() {
+                let resource = Resource {
+                    attributes: res.attrs,
+                    ..Default::default()
+                };
+                out.push(encode::encode_resource(&resource, &scopes));
             }
         }
         out
+    }
+
+    /// The scrape as OTLP structs (decoded from `finish_encoded`).
+    #[cfg(test)]
+    pub fn finish(self) -> Vec<opentelemetry_proto::tonic::metrics::v1::ResourceMetrics> {
+        crate::data::Batch::<crate::data::Metrics>::from_encoded(self.finish_encoded())
+            .into_resources()
     }
 }
 
@@ -590,29 +596,25 @@ fn secs_to_nanos(s: f64) -> u64 {
     }
 }
 
-fn build_metric(name: String, e: MetricEntry, created: &CreatedTimes) -> Option<Metric> {
-    let cumulative = AggregationTemporality::Cumulative as i32;
+fn build_metric(name: String, e: MetricEntry, created: &CreatedTimes) -> Option<MetricOut> {
     let data = match e.acc {
-        MetricAcc::Gauge(points) => metric::Data::Gauge(Gauge {
-            data_points: points.points,
-        }),
+        MetricAcc::Gauge(points) => DataOut::Gauge(points.points),
         MetricAcc::Sum { monotonic, points } => {
             let mut data_points = points.points;
             if !created.is_empty() {
-                for (p, hash) in data_points.iter_mut().zip(points.hashes) {
+                for ((attrs, p), hash) in data_points.iter_mut().zip(points.hashes) {
                     let start = created
                         .get(&(name.clone(), hash))
-                        .and_then(|c| c.iter().find(|(a, _)| *a == p.attributes));
+                        .and_then(|c| c.iter().find(|(a, _)| a == attrs));
                     if let Some((_, c)) = start {
                         p.start_time_unix_nano = secs_to_nanos(*c);
                     }
                 }
             }
-            metric::Data::Sum(Sum {
-                data_points,
-                aggregation_temporality: cumulative,
-                is_monotonic: monotonic,
-            })
+            DataOut::Sum {
+                monotonic,
+                points: data_points,
+            }
         }
         MetricAcc::Histogram(g) => {
             let mut points = Vec::new();
@@ -641,8 +643,7 @@ fn build_metric(name: String, e: MetricEntry, created: &CreatedTimes) -> Option<
                 } else {
                     (count - prev).max(0.0) as u64
                 });
-                points.push(HistogramDataPoint {
-                    attributes: attrs,
+                let point = HistogramDataPoint {
                     start_time_unix_nano: h.created.map_or(0, secs_to_nanos),
                     time_unix_nano: (h.time_ms.max(0) as u64) * 1_000_000,
                     count: if h.stale { 0 } else { count as u64 },
@@ -653,12 +654,11 @@ fn build_metric(name: String, e: MetricEntry, created: &CreatedTimes) -> Option<
                     flags: if h.stale { NO_RECORDED_VALUE } else { 0 },
                     min: None,
                     max: None,
-                });
+                    attributes: Vec::new(),
+                };
+                points.push((attrs, point));
             }
-            metric::Data::Histogram(Histogram {
-                data_points: points,
-                aggregation_temporality: cumulative,
-            })
+            DataOut::Histogram(points)
         }
         MetricAcc::Summary(g) => {
             let mut points = Vec::new();
@@ -667,8 +667,7 @@ fn build_metric(name: String, e: MetricEntry, created: &CreatedTimes) -> Option<
                     continue;
                 };
                 s.quantiles.sort_by(|a, b| a.0.total_cmp(&b.0));
-                points.push(SummaryDataPoint {
-                    attributes: attrs,
+                let point = SummaryDataPoint {
                     start_time_unix_nano: s.created.map_or(0, secs_to_nanos),
                     time_unix_nano: (s.time_ms.max(0) as u64) * 1_000_000,
                     count: if s.stale { 0 } else { count as u64 },
@@ -682,22 +681,22 @@ fn build_metric(name: String, e: MetricEntry, created: &CreatedTimes) -> Option<
                         })
                         .collect(),
                     flags: if s.stale { NO_RECORDED_VALUE } else { 0 },
-                });
+                    attributes: Vec::new(),
+                };
+                points.push((attrs, point));
             }
-            metric::Data::Summary(Summary {
-                data_points: points,
-            })
+            DataOut::Summary(points)
         }
     };
-    if crate::data::data_point_count(Some(&data)) == 0 {
+    if data.point_count() == 0 {
         return None;
     }
-    Some(Metric {
+    Some(MetricOut {
         name,
         description: e.help,
         unit: e.unit,
-        metadata: vec![kv("prometheus.type", e.prom_type)],
-        data: Some(data),
+        prom_type: e.prom_type,
+        data,
     })
 }
 

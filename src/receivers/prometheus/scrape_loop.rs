@@ -31,8 +31,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 
 use super::convert::{
-    is_stale, Converter, ExemplarIn, Metadata, PreparedSeries, StaleRole, TargetResource,
-    STALE_NAN_BITS,
+    is_stale, Converter, EncodedAttrs, ExemplarIn, Metadata, PreparedSeries, StaleRole,
+    TargetResource, STALE_NAN_BITS,
 };
 use super::promconfig::ScrapeConfig;
 use super::sample_labels::{fmt_labels, SampleLabels};
@@ -311,7 +311,7 @@ impl ScrapeLoop {
         for p in &self.report {
             conv.add_prepared(p, stale_nan(), ts, None, None);
         }
-        self.push(Batch::new(conv.finish())).await;
+        self.push(Batch::from_encoded(conv.finish_encoded())).await;
     }
 
     /// One scrape, its report and its delivery. False when `stop` interrupted the fetch.
@@ -401,7 +401,7 @@ impl ScrapeLoop {
                 }
             }
         }
-        self.push(Batch::new(conv.finish())).await;
+        self.push(Batch::from_encoded(conv.finish_encoded())).await;
         true
     }
 
@@ -463,6 +463,8 @@ impl ScrapeLoop {
         let mut appended = 0u64;
         let mut limit_hit = false;
         let mut seen = Vec::new();
+        // The attributes of the last series prepared, shared with the next one when equal.
+        let mut last_attrs: Option<EncodedAttrs> = None;
         loop {
             let s = match parser.next() {
                 Ok(None) => break,
@@ -556,7 +558,11 @@ impl ScrapeLoop {
                 Seen::Known => {}
             }
             match PreparedSeries::new(self.labels.get(), family, kind, conv.target()) {
-                Ok(prepared) => {
+                Ok(mut prepared) => {
+                    if let Some(prev) = &last_attrs {
+                        prepared.share_attrs(prev);
+                    }
+                    last_attrs = Some(prepared.attrs().clone());
                     conv.add_prepared(&prepared, s.value, ts, exemplar_in(&s), fm);
                     self.cache
                         .insert(s.series, CachedSeries::kept(hash, kind, family, prepared));

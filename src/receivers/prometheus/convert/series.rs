@@ -1,16 +1,18 @@
 //! One series prepared for conversion: everything the converter derives from a final label set
 //! (resource, scope, OTLP metric name, the sample's role in its metric, and the point
-//! attributes already as OTLP `KeyValue`s), computed once. The scrape loop keeps prepared
-//! series across scrapes, so a series that is scraped again costs a clone of its attributes
-//! and no label work.
+//! attributes already protobuf-encoded), computed once. The scrape loop keeps prepared
+//! series across scrapes, so a series that is scraped again costs a reference count and no
+//! label work.
 
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Arc, LazyLock};
 
-use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use prost::encoding::decode_varint;
+use prost::Message;
 
-use super::super::prehashed::write_label_pairs;
 use super::{TargetResource, DEFAULT_SCOPE};
+use crate::data::wire::{string_kv_len, write_string_kv};
 use crate::exposition::{parse_float_pub, MetricType};
 use crate::relabel::Labels;
 
@@ -37,6 +39,11 @@ pub static DEFAULT_SCOPE_KEY: LazyLock<Arc<ScopeKey>> = LazyLock::new(|| {
 /// confirmed by comparing the lists).
 static ATTR_HASH_KEYS: LazyLock<std::collections::hash_map::RandomState> =
     LazyLock::new(std::collections::hash_map::RandomState::new);
+
+/// The `attributes` field of `NumberDataPoint` and `SummaryDataPoint`.
+const NUMBER_ATTRS_TAG: u32 = 7;
+/// The `attributes` field of `HistogramDataPoint`.
+const HISTOGRAM_ATTRS_TAG: u32 = 9;
 
 /// What a sample contributes to its metric.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,70 +82,65 @@ pub enum StaleRole {
     Never,
 }
 
-/// Point attributes kept compactly (one string and the end offsets of each name and value):
-/// about a fifth of the memory of the `KeyValue`s they turn into, which matters when every
-/// series of every target keeps one.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct CompactAttrs {
-    text: Box<str>,
-    ends: Box<[u32]>,
+/// Point attributes already encoded as the repeated `attributes` field of the series' OTLP
+/// data point (field 7 of number and summary points, 9 of histogram points), so a scrape
+/// copies them into its output instead of building `KeyValue`s. About the size of the label
+/// text; shared (`Arc`) between the series of one histogram or summary point and with the
+/// points of a scrape in flight.
+#[derive(Debug, Clone, Default)]
+pub struct EncodedAttrs(Arc<[u8]>);
+
+impl PartialEq for EncodedAttrs {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
 }
 
-impl CompactAttrs {
-    fn from_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Self {
-        let mut text = String::new();
-        let mut ends = Vec::new();
+impl Eq for EncodedAttrs {}
+
+impl EncodedAttrs {
+    /// Encodes (name, value) string attributes as field `tag`.
+    fn from_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone, tag: u32) -> Self {
+        let len = pairs.clone().map(|(k, v)| string_kv_len(tag, k, v)).sum();
+        let mut bytes = Vec::with_capacity(len);
         for (k, v) in pairs {
-            for part in [k, v] {
-                text.push_str(part);
-                // Label sets are bounded by the body size limit, far below 4 GiB.
-                ends.push(u32::try_from(text.len()).unwrap_or(u32::MAX));
-            }
+            write_string_kv(tag, k, v, &mut bytes);
         }
-        Self {
-            text: text.into_boxed_str(),
-            ends: ends.into_boxed_slice(),
-        }
+        Self(bytes.into())
     }
 
-    /// The (name, value) pairs in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        let part = |i: usize| {
-            let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-            self.text.get(start..self.ends[i] as usize).unwrap_or("")
-        };
-        (0..self.ends.len() / 2).map(move |i| (part(2 * i), part(2 * i + 1)))
+    /// The encoded field entries.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
     }
 
-    pub fn len(&self) -> usize {
-        self.ends.len() / 2
+    /// Whether both are the same allocation (the fast path of equality).
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
-    }
-
-    /// The attributes as OTLP.
+    /// The attributes as OTLP structs (for `target_info`, which becomes resource attributes).
     pub fn to_key_values(&self) -> Vec<KeyValue> {
-        let mut out = Vec::with_capacity(self.len());
-        out.extend(self.iter().map(|(k, v)| kv(k, v)));
+        let mut out = Vec::new();
+        let mut buf: &[u8] = &self.0;
+        // Each entry is key, length, KeyValue, as `from_pairs` wrote it.
+        while !buf.is_empty() {
+            let (Ok(_), Ok(len)) = (decode_varint(&mut buf), decode_varint(&mut buf)) else {
+                break;
+            };
+            let Some(entry) = usize::try_from(len).ok().and_then(|l| buf.get(..l)) else {
+                break;
+            };
+            if let Ok(kv) = KeyValue::decode(entry) {
+                out.push(kv);
+            }
+            buf = &buf[entry.len()..];
+        }
         out
     }
 
-    /// Whether `kvs` holds exactly these attributes, in order.
-    pub fn same_as(&self, kvs: &[KeyValue]) -> bool {
-        kvs.len() == self.len()
-            && self.iter().zip(kvs).all(|((k, v), a)| {
-                a.key == k
-                    && matches!(a.value.as_ref().and_then(|x| x.value.as_ref()),
-                        Some(any_value::Value::StringValue(s)) if s == v)
-            })
-    }
-
     fn hash(&self) -> u64 {
-        let mut h = ATTR_HASH_KEYS.build_hasher();
-        write_label_pairs(&mut h, self.iter());
-        h.finish()
+        ATTR_HASH_KEYS.hash_one(&*self.0)
     }
 }
 
@@ -152,7 +154,7 @@ pub struct PreparedSeries {
     pub(super) metric: String,
     pub(super) kind: MetricType,
     pub(super) role: Role,
-    pub(super) attrs: CompactAttrs,
+    pub(super) attrs: EncodedAttrs,
     pub(super) attrs_hash: u64,
 }
 
@@ -185,10 +187,11 @@ impl PreparedSeries {
         let resource = (job != target.job || instance != target.instance)
             .then(|| Box::new((job.to_string(), instance.to_string())));
         if name == "target_info" {
-            let attrs =
-                CompactAttrs::from_pairs(labels.iter().filter(|(k, v)| {
-                    !matches!(*k, "job" | "instance" | "__name__") && !v.is_empty()
-                }));
+            let pairs: Vec<(&str, &str)> = labels
+                .iter()
+                .filter(|(k, v)| !matches!(*k, "job" | "instance" | "__name__") && !v.is_empty())
+                .collect();
+            let attrs = EncodedAttrs::from_pairs(pairs.iter().copied(), NUMBER_ATTRS_TAG);
             return Ok(Self {
                 resource,
                 scope: Arc::clone(&DEFAULT_SCOPE_KEY),
@@ -264,7 +267,12 @@ impl PreparedSeries {
                 },
                 _ => Role::Point,
             };
-        let attrs = CompactAttrs::from_pairs(attrs.into_iter());
+        let tag = if kind == MetricType::Histogram {
+            HISTOGRAM_ATTRS_TAG
+        } else {
+            NUMBER_ATTRS_TAG
+        };
+        let attrs = EncodedAttrs::from_pairs(attrs.iter().copied(), tag);
         let attrs_hash = attrs.hash();
         Ok(Self {
             resource,
@@ -297,11 +305,24 @@ impl PreparedSeries {
     pub fn metric(&self) -> &str {
         &self.metric
     }
+
+    pub fn attrs(&self) -> &EncodedAttrs {
+        &self.attrs
+    }
+
+    /// Takes `other`'s allocation when the attributes are equal: the series of one histogram
+    /// or summary point then share it (less memory, and they compare by pointer).
+    pub fn share_attrs(&mut self, other: &EncodedAttrs) {
+        if !self.attrs.ptr_eq(other) && self.attrs == *other {
+            self.attrs = other.clone();
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry_proto::tonic::metrics::v1::{HistogramDataPoint, NumberDataPoint};
 
     fn target() -> TargetResource {
         TargetResource {
@@ -335,9 +356,12 @@ mod tests {
         assert_eq!(p.role, Role::Bucket(0.5));
         assert!(p.resource.is_none());
         assert_eq!(p.attrs.to_key_values(), vec![kv("code", "200")]);
-        assert!(p.attrs.same_as(&[kv("code", "200")]));
-        assert!(!p.attrs.same_as(&[kv("code", "201")]));
-        assert!(!p.attrs.same_as(&[]));
+        // Encoded as HistogramDataPoint.attributes (field 9), exactly as prost would.
+        let point = HistogramDataPoint {
+            attributes: vec![kv("code", "200")],
+            ..Default::default()
+        };
+        assert_eq!(p.attrs.as_bytes(), point.encode_to_vec());
         assert_eq!(p.staleness(), StaleRole::WithCount);
 
         let c = PreparedSeries::new(
@@ -370,8 +394,42 @@ mod tests {
         .unwrap();
         assert_eq!(s.scope.name, "lib");
         assert_eq!(s.scope.attrs, vec![("team".to_string(), "x".to_string())]);
-        assert!(s.attrs.is_empty());
+        assert!(s.attrs.as_bytes().is_empty());
         assert_eq!(s.staleness(), StaleRole::Always);
+        let g = PreparedSeries::new(
+            &labels(&[("__name__", "m"), ("b", "2"), ("a", "1")]),
+            "m",
+            MetricType::Gauge,
+            &t,
+        )
+        .unwrap();
+        let point = NumberDataPoint {
+            attributes: vec![kv("a", "1"), kv("b", "2")],
+            ..Default::default()
+        };
+        assert_eq!(g.attrs.as_bytes(), point.encode_to_vec());
+        assert_eq!(g.attrs.to_key_values(), point.attributes);
+    }
+
+    #[test]
+    fn series_of_one_point_share_their_attributes() {
+        let t = target();
+        let series = |name: &str, le: &str, code: &str| {
+            let mut pairs = vec![("__name__", name), ("code", code)];
+            if !le.is_empty() {
+                pairs.push(("le", le));
+            }
+            PreparedSeries::new(&labels(&pairs), "lat", MetricType::Histogram, &t).unwrap()
+        };
+        let a = series("lat_bucket", "0.5", "200");
+        let mut b = series("lat_bucket", "1", "200");
+        let mut c = series("lat_count", "", "500");
+        assert!(a.attrs == b.attrs && !a.attrs.ptr_eq(&b.attrs));
+        b.share_attrs(a.attrs());
+        assert!(b.attrs.ptr_eq(&a.attrs));
+        c.share_attrs(a.attrs());
+        assert!(!c.attrs.ptr_eq(&a.attrs));
+        assert_eq!(c.attrs.to_key_values(), vec![kv("code", "500")]);
     }
 
     #[test]

@@ -4,6 +4,9 @@
 use super::*;
 use crate::exposition::{Entry, Format, Parser};
 use opentelemetry_proto::tonic::common::v1::any_value;
+use opentelemetry_proto::tonic::metrics::v1::{
+    metric, AggregationTemporality, Metric, ResourceMetrics,
+};
 
 fn convert(body: &str, format: Format, discovered: &Labels) -> Vec<ResourceMetrics> {
     let mut meta = Metadata::default();

@@ -203,12 +203,13 @@ async fn wait_for(
     panic!("timed out waiting for {what}");
 }
 
-fn metric<'a>(b: &'a Batch<Metrics>, name: &str) -> Option<&'a Metric> {
+fn metric(b: &Batch<Metrics>, name: &str) -> Option<Metric> {
     b.resources()
         .iter()
         .flat_map(|r| r.scope_metrics.iter())
         .flat_map(|s| s.metrics.iter())
         .find(|m| m.name == name)
+        .cloned()
 }
 
 fn attrs(kvs: &[KeyValue]) -> BTreeMap<String, String> {
@@ -240,7 +241,7 @@ fn points(m: &Metric) -> Vec<(BTreeMap<String, String>, Option<f64>, u32)> {
 }
 
 fn value(b: &Batch<Metrics>, name: &str) -> Option<f64> {
-    metric(b, name).and_then(|m| points(m).first().and_then(|p| p.1))
+    metric(b, name).and_then(|m| points(&m).first().and_then(|p| p.1))
 }
 
 fn up(b: &Batch<Metrics>) -> Option<f64> {
@@ -287,7 +288,7 @@ async fn a_successful_scrape_reaches_the_pipeline_as_otlp() {
         panic!("counter is a sum")
     };
     assert!(sum.is_monotonic);
-    let pts = points(counter);
+    let pts = points(&counter);
     let get = pts.iter().find(|p| p.0["method"] == "get").unwrap();
     assert_eq!(get.1, Some(1027.0));
     assert_eq!(get.0["env"], "prod", "target labels are on the points");
@@ -310,7 +311,7 @@ async fn a_successful_scrape_reaches_the_pipeline_as_otlp() {
     assert_eq!(p.bucket_counts, vec![5, 3, 2]);
 
     assert_eq!(up(b), Some(1.0));
-    assert_eq!(points(metric(b, "up").unwrap())[0].0["env"], "prod");
+    assert_eq!(points(&metric(b, "up").unwrap())[0].0["env"], "prod");
     assert_eq!(value(b, "scrape_samples_scraped"), Some(9.0));
     assert_eq!(value(b, "scrape_samples_post_metric_relabeling"), Some(9.0));
     assert_eq!(value(b, "scrape_series_added"), Some(9.0));
@@ -365,7 +366,7 @@ async fn honor_labels_false_moves_clashing_labels_to_exported() {
     let b = wait_for(&sink, "a scrape", |b| !b.is_empty()).await;
     let res = attrs(&b[0].resources()[0].resource.as_ref().unwrap().attributes);
     assert_eq!(res["service.name"], "app");
-    let p = &points(metric(&b[0], "m").unwrap())[0].0;
+    let p = &points(&metric(&b[0], "m").unwrap())[0].0;
     let expect: BTreeMap<String, String> = [
         ("a", "1"),
         ("env", "prod"),
@@ -386,7 +387,8 @@ async fn honor_labels_true_keeps_scraped_labels() {
     let sink = sink(false);
     let r = start(server.addr, "", "  honor_labels: true\n", &sink);
     let b = wait_for(&sink, "a scrape", |b| !b.is_empty()).await;
-    let m = b[0].resources().iter().find(|r| metric_in(r, "m")).unwrap();
+    let resources = b[0].resources();
+    let m = resources.iter().find(|r| metric_in(r, "m")).unwrap();
     let res = attrs(&m.resource.as_ref().unwrap().attributes);
     assert_eq!(
         (
@@ -395,7 +397,7 @@ async fn honor_labels_true_keeps_scraped_labels() {
         ),
         ("other", "i")
     );
-    let p = &points(metric(&b[0], "m").unwrap())[0].0;
+    let p = &points(&metric(&b[0], "m").unwrap())[0].0;
     assert_eq!(p["env"], "prod", "absent target labels are filled");
     assert_eq!(p["exported_job"], "x");
     assert!(!p.contains_key("exported_exported_job"));
@@ -419,7 +421,7 @@ async fn external_labels_overwrite_and_reach_report_series() {
         &sink,
     );
     let b = wait_for(&sink, "a scrape", |b| !b.is_empty()).await;
-    let p = &points(metric(&b[0], "m").unwrap())[0].0;
+    let p = &points(&metric(&b[0], "m").unwrap())[0].0;
     assert_eq!(
         (
             p["env"].as_str(),
@@ -428,7 +430,7 @@ async fn external_labels_overwrite_and_reach_report_series() {
         ),
         ("ext", "sample", "c1")
     );
-    let u = &points(metric(&b[0], "up").unwrap())[0].0;
+    let u = &points(&metric(&b[0], "up").unwrap())[0].0;
     assert_eq!((u["cluster"].as_str(), u["env"].as_str()), ("c1", "ext"));
     stop(r).await;
 }
@@ -443,7 +445,7 @@ async fn metric_relabel_drops_and_replaces_but_not_report_series() {
     let b = wait_for(&sink, "a scrape", |b| !b.is_empty()).await;
     assert!(metric(&b[0], "drop_me").is_none());
     assert_eq!(
-        points(metric(&b[0], "req_total").unwrap())[0].0["endpoint"],
+        points(&metric(&b[0], "req_total").unwrap())[0].0["endpoint"],
         "users"
     );
     assert_eq!(up(&b[0]), Some(1.0));
@@ -544,7 +546,7 @@ async fn cached_series_follow_type_changes_respellings_and_removals() {
         "  metric_relabel_configs:\n  - {source_labels: [__name__], regex: drop_me, action: drop}\n";
     let r = start(server.addr, "", rules, &sink);
     let b = wait_for(&sink, "three scrapes", |b| b.len() >= 3).await;
-    let kind = |b: &Batch<Metrics>| match metric(b, "m").and_then(|m| m.data.as_ref()) {
+    let kind = |b: &Batch<Metrics>| match metric(b, "m").and_then(|m| m.data) {
         Some(metric::Data::Gauge(_)) => "gauge",
         Some(metric::Data::Sum(_)) => "sum",
         _ => "none",
@@ -556,14 +558,14 @@ async fn cached_series_follow_type_changes_respellings_and_removals() {
     assert_eq!(value(&b[1], "m"), Some(2.0));
     // The respelled `x` is the same series: its value, no new series, no stale marker.
     assert_eq!(
-        points(metric(&b[1], "x").unwrap()),
+        points(&metric(&b[1], "x").unwrap()),
         vec![(attrs_of(&[("b", "2"), ("env", "prod")]), Some(4.0), 0)]
     );
     assert_eq!(value(&b[0], "scrape_series_added"), Some(2.0));
     assert_eq!(value(&b[1], "scrape_series_added"), Some(0.0));
     // Gone in the third scrape: one stale marker.
     assert_eq!(
-        points(metric(&b[2], "x").unwrap()),
+        points(&metric(&b[2], "x").unwrap()),
         vec![(attrs_of(&[("b", "2"), ("env", "prod")]), None, 1)]
     );
     for (batch, kept) in b[..3].iter().zip([2.0, 2.0, 1.0]) {

@@ -6,7 +6,7 @@
 use super::*;
 
 fn stale(b: &Batch<Metrics>, name: &str) -> bool {
-    metric(b, name).is_some_and(|m| points(m).iter().all(|p| p.1.is_none() && p.2 == 1))
+    metric(b, name).is_some_and(|m| points(&m).iter().all(|p| p.1.is_none() && p.2 == 1))
 }
 
 #[tokio::test]
@@ -248,7 +248,7 @@ async fn an_overrunning_scrape_skips_ticks_and_counts_them() {
 }
 
 fn histogram_flags(b: &Batch<Metrics>, name: &str) -> Vec<(u32, Vec<f64>)> {
-    match metric(b, name).and_then(|m| m.data.as_ref()) {
+    match metric(b, name).and_then(|m| m.data) {
         Some(metric::Data::Histogram(h)) => h
             .data_points
             .iter()
