@@ -7,8 +7,21 @@ pub(super) fn is_name_start(b: u8) -> bool {
     b.is_ascii_alphabetic() || b == b'_' || b == b':'
 }
 
+/// Bytes of a metric name after the first (`[a-zA-Z0-9_:]`), one table load per byte: the
+/// name of every sample is scanned, so this is on the hot path.
+static NAME_CHARS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b':';
+        b += 1;
+    }
+    t
+};
+
 pub(super) fn is_name_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b':'
+    NAME_CHARS[usize::from(b)]
 }
 
 pub(super) fn is_label_start(b: u8) -> bool {
@@ -17,6 +30,18 @@ pub(super) fn is_label_start(b: u8) -> bool {
 
 pub(super) fn is_label_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
+}
+
+#[cfg(test)]
+#[test]
+fn name_char_table_is_the_name_grammar() {
+    for b in 0..=255u8 {
+        assert_eq!(
+            is_name_char(b),
+            b.is_ascii_alphanumeric() || b == b'_' || b == b':',
+            "{b}"
+        );
+    }
 }
 
 /// Reads a double-quoted string starting at `s[0] == b'"'`. Returns the (possibly unescaped)
