@@ -1,8 +1,9 @@
 //! A target's per-series cache, as Prometheus's scrape cache: keyed by the series text as
 //! written in the exposition (`name{labels}`), it keeps what label building, relabeling, the
 //! checks and conversion made of that series the last time, so a series scraped again costs
-//! one lookup and a clone of its attributes. It also knows the series of the last successful
-//! scrape, which makes their stale markers possible without keeping the old body.
+//! one lookup and a reference count on its encoded attributes. It also knows the series of
+//! the last successful scrape, which makes their stale markers possible without keeping the
+//! old body.
 //!
 //! Entries are only valid for the metadata they were made under (the family's type and name);
 //! a mismatch is a miss. The cache holds at most the series text seen in the last successful
