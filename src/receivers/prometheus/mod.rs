@@ -6,6 +6,7 @@
 //! reconfigure hook hands it to the running `manager`).
 
 pub mod api;
+mod body_pool;
 pub mod config;
 pub mod convert;
 pub mod manager;

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
 
+use super::body_pool::BODIES;
 use super::convert::{
     is_stale, Converter, EncodedAttrs, ExemplarIn, Metadata, PreparedSeries, StaleRole,
     TargetResource, STALE_NAN_BITS,
@@ -115,9 +116,9 @@ struct Appended {
     format: Option<Format>,
 }
 
-/// The loop for one target. Everything per-scrape (the body buffer, the series cache and
-/// hashes, the label scratch set, metadata) is kept here and reused; it is all freed when the
-/// loop ends.
+/// The loop for one target. Everything per-scrape (the series cache and hashes, the label
+/// scratch set, metadata) is kept here and reused; it is all freed when the loop ends. Body
+/// buffers come from the process's pool (`body_pool`) for the length of one scrape.
 pub struct ScrapeLoop {
     target: Target,
     cfg: Arc<ScrapeConfig>,
@@ -141,8 +142,8 @@ pub struct ScrapeLoop {
     meta: Metadata,
     /// The metadata of the last successful scrape (help and unit of its stale markers).
     prev_meta: Metadata,
-    /// The reusable buffer the next body is read into.
-    body: Vec<u8>,
+    /// The size of the last body (the next one is likely the same).
+    body_hint: usize,
     counters: Counters,
     fail_log: RateLimit,
     add_log: RateLimit,
@@ -236,7 +237,7 @@ impl ScrapeLoop {
             cache: SeriesCache::new(),
             meta: Metadata::default(),
             prev_meta: Metadata::default(),
-            body: Vec::new(),
+            body_hint: 0,
             counters,
             fail_log: RateLimit::new(),
             add_log: RateLimit::new(),
@@ -319,7 +320,7 @@ impl ScrapeLoop {
         let start = SystemTime::now();
         let started = Instant::now();
         let ts_ms = unix_ms(start);
-        let mut body = std::mem::take(&mut self.body);
+        let mut body = BODIES.take(self.body_hint);
         let fetched = tokio::select! {
             biased;
             _ = stop.cancelled() => None,
@@ -327,7 +328,7 @@ impl ScrapeLoop {
         };
         let fetched = match fetched {
             None => {
-                self.body = body;
+                BODIES.give(body);
                 return false;
             }
             Some(Ok(r)) => r,
@@ -351,12 +352,9 @@ impl ScrapeLoop {
             conv = Converter::new(self.resource.clone());
             self.mark_all_stale(&mut conv, ts_ms);
         }
-        self.body = body;
+        self.body_hint = body_len;
+        BODIES.give(body);
         self.meta.clear();
-        // Keep the buffer for the next scrape, but not a one-off huge one.
-        if self.body.capacity() > 2 * body_len + (1 << 20) {
-            self.body = Vec::new();
-        }
         let duration = started.elapsed();
         let up = if outcome.error.is_none() { 1.0 } else { 0.0 };
         let values = [
