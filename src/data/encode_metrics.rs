@@ -8,10 +8,10 @@
 
 use bytes::BufMut;
 use opentelemetry_proto::tonic::metrics::v1::{metric, Metric, ResourceMetrics, ScopeMetrics};
-use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, message, WireType};
+use prost::encoding::{encoded_len_varint, key_len, message};
 use prost::Message;
 
-use super::wire::{delimited_len, string_len, write_string};
+use super::wire::{delimited_len, string_len, write_string, write_varint};
 
 /// Writes `ExportMetricsServiceRequest { resource_metrics: resources }`.
 pub fn encode_request(resources: &[ResourceMetrics], buf: &mut impl BufMut) {
@@ -134,8 +134,7 @@ fn write_points<P: Message>(points: &[P], lens: &[usize], at: &mut usize, buf: &
 
 fn write_temporality(t: i32, buf: &mut impl BufMut) {
     if t != 0 {
-        encode_key(2, WireType::Varint, buf);
-        encode_varint(i64::from(t) as u64, buf);
+        write_varint(2, i64::from(t) as u64, buf);
     }
 }
 
@@ -155,8 +154,7 @@ fn write_metric(m: &Metric, lens: &[usize], at: &mut usize, buf: &mut impl BufMu
             write_points(&s.data_points, lens, at, buf);
             write_temporality(s.aggregation_temporality, buf);
             if s.is_monotonic {
-                encode_key(3, WireType::Varint, buf);
-                encode_varint(1, buf);
+                write_varint(3, 1, buf);
             }
         }
         Some(metric::Data::Histogram(h)) => {
@@ -174,9 +172,7 @@ fn write_metric(m: &Metric, lens: &[usize], at: &mut usize, buf: &mut impl BufMu
             write_points(&s.data_points, lens, at, buf);
         }
     }
-    for kv in &m.metadata {
-        message::encode(12, kv, buf);
-    }
+    message::encode_repeated(12, &m.metadata, buf);
 }
 
 #[cfg(test)]

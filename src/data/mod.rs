@@ -202,7 +202,9 @@ pub fn data_point_count(data: Option<&metric::Data>) -> usize {
 #[derive(Debug)]
 pub struct Batch<S: SignalData> {
     resources: Vec<S::Resource>,
-    /// Resources still encoded, logically after `resources`.
+    /// Resources still encoded. They count, split and encode after `resources`; appending
+    /// keeps each kind's order but not the order between the kinds (OTLP gives the order of
+    /// resources in a request no meaning).
     encoded: Vec<EncodedResource>,
     items: usize,
 }
@@ -309,10 +311,15 @@ impl<S: SignalData> Batch<S> {
 
     fn decode_all(&mut self) {
         for e in std::mem::take(&mut self.encoded) {
-            match e.decode::<S::Resource>() {
-                Some(r) => self.resources.push(r),
-                None => self.items -= e.items(),
-            }
+            self.push_decoded(e);
+        }
+    }
+
+    /// Appends an encoded resource's structs; one that does not decode is uncounted.
+    fn push_decoded(&mut self, e: EncodedResource) {
+        match e.decode::<S::Resource>() {
+            Some(r) => self.resources.push(r),
+            None => self.items -= e.items(),
         }
     }
 
@@ -331,8 +338,7 @@ impl<S: SignalData> Batch<S> {
     pub fn encode_request(&self, buf: &mut impl bytes::BufMut) {
         S::encode_request(&self.resources, buf);
         for e in &self.encoded {
-            prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, buf);
-            prost::encoding::encode_varint(e.bytes().len() as u64, buf);
+            wire::open(1, e.bytes().len(), buf);
             buf.put_slice(e.bytes());
         }
     }
@@ -369,10 +375,7 @@ impl<S: SignalData> Batch<S> {
             // The cut falls inside an encoded resource: split its structs.
             if remaining > 0 && !self.encoded.is_empty() {
                 let e = self.encoded.remove(0);
-                match e.decode::<S::Resource>() {
-                    Some(r) => self.resources.push(r),
-                    None => self.items -= e.items(),
-                }
+                self.push_decoded(e);
             }
         }
         if remaining > 0 {

@@ -1,6 +1,6 @@
 //! Splitting and counting tests over all three signals.
 
-use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::metrics::v1::{
     metric, number_data_point, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
@@ -12,13 +12,7 @@ use super::*;
 
 fn resource(name: &str) -> Option<Resource> {
     Some(Resource {
-        attributes: vec![KeyValue {
-            key: "service.name".into(),
-            value: Some(AnyValue {
-                value: Some(any_value::Value::StringValue(name.into())),
-            }),
-            ..Default::default()
-        }],
+        attributes: vec![string_kv("service.name", name)],
         ..Default::default()
     })
 }
@@ -234,10 +228,12 @@ fn encoded_resources_count_decode_and_encode_like_structs() {
     let mut direct = Vec::new();
     m.encode_request(&mut direct);
     assert_eq!(direct, metrics().to_request().encode_to_vec());
-    let mut only = Batch::<Metrics>::from_encoded(vec![EncodedResource::new(Vec::new(), 0)]);
-    assert!(only.has_resources() && only.is_empty());
+    let empty = Batch::<Metrics>::from_encoded(vec![EncodedResource::new(Vec::new(), 0)]);
+    assert!(empty.has_resources() && empty.is_empty());
+    // Recounting takes encoded resources at their stated count, without decoding them.
+    let mut only = Batch::<Metrics>::from_encoded(vec![EncodedResource::new(Vec::new(), 3)]);
     only.recount();
-    assert_eq!(only.items(), 0);
+    assert_eq!(only.items(), 3);
     // Mutable access decodes in place and keeps the count.
     let mut d = mixed();
     assert_eq!(d.resources_mut().len(), 2);

@@ -26,6 +26,12 @@ pub fn open(tag: u32, len: usize, buf: &mut impl BufMut) {
     encode_varint(len as u64, buf);
 }
 
+/// Writes a varint field (also when zero: callers skip proto3 defaults themselves).
+pub fn write_varint(tag: u32, v: u64, buf: &mut impl BufMut) {
+    encode_key(tag, WireType::Varint, buf);
+    encode_varint(v, buf);
+}
+
 /// Writes a string field (nothing when empty).
 pub fn write_string(tag: u32, s: &str, buf: &mut impl BufMut) {
     if !s.is_empty() {

@@ -382,13 +382,7 @@ impl<'a> Parser<'a> {
                 snippet(rest)
             )));
         }
-        // Most lines have no `#` at all: one byte search instead of a substring search.
-        let exemplar_at = if rest.as_bytes().contains(&b'#') {
-            rest.find(" # ")
-        } else {
-            None
-        };
-        let (main, exemplar_text) = match exemplar_at {
+        let (main, exemplar_text) = match memchr::memmem::find(rest.as_bytes(), b" # ") {
             Some(p) => (&rest[..p], Some(&rest[p + 3..])),
             None => (rest, None),
         };

@@ -413,26 +413,31 @@ pub fn compress(c: HttpCompression, level: i32, raw: Vec<u8>) -> std::io::Result
             .and_then(|l| libdeflater::CompressionLvl::new(l).ok())
             .unwrap_or_default()
     };
-    let too_small =
-        |_| std::io::Error::other("compressed body larger than libdeflate's bound (a bug)");
     match c {
         HttpCompression::None => Ok(raw),
-        HttpCompression::Gzip => {
-            let mut e = libdeflater::Compressor::new(deflate_level());
-            let mut out = vec![0; e.gzip_compress_bound(raw.len())];
-            let n = e.gzip_compress(&raw, &mut out).map_err(too_small)?;
-            out.truncate(n);
-            Ok(out)
-        }
-        HttpCompression::Zlib => {
-            let mut e = libdeflater::Compressor::new(deflate_level());
-            let mut out = vec![0; e.zlib_compress_bound(raw.len())];
-            let n = e.zlib_compress(&raw, &mut out).map_err(too_small)?;
-            out.truncate(n);
-            Ok(out)
-        }
+        HttpCompression::Gzip => deflate(&raw, deflate_level(), true),
+        HttpCompression::Zlib => deflate(&raw, deflate_level(), false),
         HttpCompression::Zstd => zstd::bulk::compress(&raw, level),
     }
+}
+
+/// gzip (or zlib) with libdeflate, into a buffer of libdeflate's bound for the format.
+fn deflate(raw: &[u8], level: libdeflater::CompressionLvl, gzip: bool) -> std::io::Result<Vec<u8>> {
+    let mut e = libdeflater::Compressor::new(level);
+    let bound = if gzip {
+        e.gzip_compress_bound(raw.len())
+    } else {
+        e.zlib_compress_bound(raw.len())
+    };
+    let mut out = vec![0; bound];
+    let n = if gzip {
+        e.gzip_compress(raw, &mut out)
+    } else {
+        e.zlib_compress(raw, &mut out)
+    }
+    .map_err(|_| std::io::Error::other("compressed body larger than libdeflate's bound (a bug)"))?;
+    out.truncate(n);
+    Ok(out)
 }
 
 /// A URL with any user info replaced, for messages.

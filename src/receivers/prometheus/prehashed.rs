@@ -31,17 +31,6 @@ pub type HashKeyed<V> = HashMap<u64, V, BuildPassThrough>;
 /// A set of pre-computed hashes.
 pub type HashSetKeyed = HashSet<u64, BuildPassThrough>;
 
-/// Feeds label (name, value) pairs to `h`, each part ended by a byte that UTF-8 text never
-/// holds, so that no two different lists feed the same bytes.
-pub fn write_label_pairs<'a>(h: &mut impl Hasher, pairs: impl Iterator<Item = (&'a str, &'a str)>) {
-    for (k, v) in pairs {
-        h.write(k.as_bytes());
-        h.write_u8(0xff);
-        h.write(v.as_bytes());
-        h.write_u8(0xff);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

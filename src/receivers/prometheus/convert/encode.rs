@@ -10,12 +10,12 @@ use opentelemetry_proto::tonic::metrics::v1::{
     HistogramDataPoint, NumberDataPoint, SummaryDataPoint,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use prost::encoding::{encode_key, encode_varint, message, WireType};
+use prost::encoding::message;
 use prost::Message;
 
 use super::series::EncodedAttrs;
 use crate::data::wire::{
-    delimited_len, open, string_kv_len, string_len, write_string, write_string_kv,
+    delimited_len, open, string_kv_len, string_len, write_string, write_string_kv, write_varint,
 };
 use crate::data::EncodedResource;
 
@@ -42,18 +42,27 @@ impl DataOut {
         }
     }
 
-    /// The `Metric.data` field number and the body length of the container message.
-    fn tag_and_len(&self) -> (u32, usize) {
+    /// The `Metric.data` field number of this kind of container.
+    fn tag(&self) -> u32 {
+        match self {
+            DataOut::Gauge(_) => 5,
+            DataOut::Sum { .. } => 7,
+            DataOut::Histogram(_) => 9,
+            DataOut::Summary(_) => 11,
+        }
+    }
+
+    /// The body length of the container message.
+    fn len(&self) -> usize {
         // Key and one-byte value of a varint field below 16.
         const SMALL_VARINT: usize = 2;
         match self {
-            DataOut::Gauge(p) => (5, points_len(p)),
-            DataOut::Sum { monotonic, points } => (
-                7,
-                points_len(points) + SMALL_VARINT + if *monotonic { SMALL_VARINT } else { 0 },
-            ),
-            DataOut::Histogram(p) => (9, points_len(p) + SMALL_VARINT),
-            DataOut::Summary(p) => (11, points_len(p)),
+            DataOut::Gauge(p) => points_len(p),
+            DataOut::Sum { monotonic, points } => {
+                points_len(points) + SMALL_VARINT + if *monotonic { SMALL_VARINT } else { 0 }
+            }
+            DataOut::Histogram(p) => points_len(p) + SMALL_VARINT,
+            DataOut::Summary(p) => points_len(p),
         }
     }
 
@@ -89,11 +98,11 @@ pub(super) struct MetricOut {
 impl MetricOut {
     /// Body length of the `Metric` message and of its data container.
     fn lens(&self) -> (usize, usize) {
-        let (tag, data) = self.data.tag_and_len();
+        let data = self.data.len();
         let len = string_len(1, &self.name)
             + string_len(2, &self.description)
             + string_len(3, &self.unit)
-            + delimited_len(tag, data)
+            + delimited_len(self.data.tag(), data)
             + string_kv_len(12, "prometheus.type", self.prom_type);
         (len, data)
     }
@@ -102,7 +111,7 @@ impl MetricOut {
         write_string(1, &self.name, buf);
         write_string(2, &self.description, buf);
         write_string(3, &self.unit, buf);
-        open(self.data.tag_and_len().0, data_len, buf);
+        open(self.data.tag(), data_len, buf);
         self.data.write(buf);
         write_string_kv(12, "prometheus.type", self.prom_type, buf);
     }
@@ -128,11 +137,6 @@ fn write_points<P: Message>(points: &[(EncodedAttrs, P)], buf: &mut impl BufMut)
         p.encode_raw(buf);
         buf.put_slice(a.as_bytes());
     }
-}
-
-fn write_varint(tag: u32, v: u64, buf: &mut impl BufMut) {
-    encode_key(tag, WireType::Varint, buf);
-    encode_varint(v, buf);
 }
 
 /// Encodes `ResourceMetrics { resource, scope_metrics: scopes }`.
