@@ -37,17 +37,16 @@ use opentelemetry_proto::tonic::metrics::v1::metric;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 use serde_yaml::Value;
+use support::cluster::{node, write_kubeconfig, write_service_account, AgentEnv};
 use support::fake_apiserver::FakeApiServer;
+use support::points::string_attr;
+use support::root;
 use support::sink::Sink;
 use support::wait_for;
 
 /// Kubernetes versions the manifests are validated against: an old one still in wide use and
 /// a recent one.
 const KUBERNETES_VERSIONS: &[&str] = &["1.30", "1.34"];
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn read(rel: &str) -> String {
     std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
@@ -712,6 +711,15 @@ fn dockerfile(rel: &str) -> Vec<(String, String)> {
 }
 
 /// The exec-form list of an ENTRYPOINT or CMD (`["a", "b"]`).
+/// The arguments of the first `name` instruction of a stage.
+fn instruction<'a>(stage: &'a [(String, String)], name: &str) -> &'a str {
+    stage
+        .iter()
+        .find(|(i, _)| i == name)
+        .map(|(_, a)| a.as_str())
+        .unwrap_or_else(|| panic!("{name} missing"))
+}
+
 fn exec_form(args: &str) -> Vec<String> {
     serde_json::from_str(args).unwrap_or_else(|e| panic!("not exec form: {args}: {e}"))
 }
@@ -755,38 +763,24 @@ fn demo_app_dockerfile_builds_the_example_the_deployment_runs() {
         fin.iter().all(|(i, _)| i != "RUN" && i != "VOLUME"),
         "{fin:?}"
     );
-    let copy = fin
-        .iter()
-        .find(|(i, _)| i == "COPY")
-        .map(|(_, a)| a.as_str())
-        .expect("COPY");
+    let copy = instruction(fin, "COPY");
     assert_eq!(
         copy,
         format!("--from={build_stage} /out/metrics-app /metrics-app")
     );
-    let user = fin
-        .iter()
-        .find(|(i, _)| i == "USER")
-        .map(|(_, a)| a.as_str())
-        .expect("USER");
+    let user = instruction(fin, "USER");
     let uid: u64 = user
         .split(':')
         .next()
         .and_then(|u| u.parse().ok())
         .expect("a numeric USER, so that runAsNonRoot can verify it");
     assert_ne!(uid, 0);
-    let field = |name: &str| {
-        fin.iter()
-            .find(|(i, _)| i == name)
-            .map(|(_, a)| a.clone())
-            .unwrap_or_else(|| panic!("{name} missing"))
-    };
-    assert_eq!(field("EXPOSE"), "2112");
+    assert_eq!(instruction(fin, "EXPOSE"), "2112");
     assert_eq!(
-        exec_form(&field("ENTRYPOINT")),
+        exec_form(instruction(fin, "ENTRYPOINT")),
         vec!["/metrics-app".to_string()]
     );
-    let cmd = exec_form(&field("CMD"));
+    let cmd = exec_form(instruction(fin, "CMD"));
 
     // The Deployment runs this image with the same arguments, as the same user, read-only.
     let docs = documents("manifests/deployment.yaml");
@@ -825,22 +819,16 @@ fn ferrocol_dockerfile_has_a_numeric_non_root_user_and_exec_form_entrypoint() {
     let ins = dockerfile("Dockerfile");
     let last_from = ins.iter().rposition(|(i, _)| i == "FROM").unwrap();
     let fin = &ins[last_from..];
-    let user = fin
-        .iter()
-        .find(|(i, _)| i == "USER")
-        .map(|(_, a)| a.as_str())
-        .expect("USER");
+    let user = instruction(fin, "USER");
     assert_eq!(user, "65532:65532");
     let ds = agent();
     let pod = &object(&ds, "DaemonSet")["spec"]["template"]["spec"];
-    if let Some(uid) = pod["securityContext"]["runAsUser"].as_u64() {
-        assert_eq!(uid, 65532);
-    }
-    let entry = fin
-        .iter()
-        .find(|(i, _)| i == "ENTRYPOINT")
-        .map(|(_, a)| exec_form(a))
-        .expect("ENTRYPOINT");
+    assert_eq!(
+        pod["securityContext"]["runAsUser"].as_u64(),
+        Some(65532),
+        "the DaemonSet runs as the image's user"
+    );
+    let entry = exec_form(instruction(fin, "ENTRYPOINT"));
     assert_eq!(entry, vec!["/ferrocol".to_string()]);
 }
 
@@ -875,17 +863,11 @@ fn node_agent_doc_links_resolve() {
 // `ferrocol validate` on every shipped config
 // ---------------------------------------------------------------------------------------
 
-/// A pod's service-account directory: a token and the test CA.
-fn service_account_dir() -> tempfile::TempDir {
+/// A pod's service-account directory (a token and the test CA) in a temporary directory.
+fn service_account_dir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("token"), "test-service-account-token").unwrap();
-    std::fs::copy(
-        root().join("src/receivers/otlp/testdata/ca.crt"),
-        dir.path().join("ca.crt"),
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("namespace"), "observability").unwrap();
-    dir
+    let sa = write_service_account(dir.path(), "test-service-account-token");
+    (dir, sa)
 }
 
 /// `ferrocol validate --config <file>` with the environment a DaemonSet pod would have.
@@ -910,8 +892,8 @@ fn validate(file: &Path, extra: &[(&str, &str)]) -> std::process::Output {
 
 #[test]
 fn every_shipped_config_validates_without_warnings() {
-    let sa = service_account_dir();
-    let sa_dir = sa.path().to_str().unwrap();
+    let (sa_root, sa) = service_account_dir();
+    let sa_dir = sa.to_str().unwrap();
     let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("configs"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -941,7 +923,7 @@ fn every_shipped_config_validates_without_warnings() {
     // The ConfigMap's own copy, as the pod reads it.
     let docs = agent();
     let embedded = object(&docs, "ConfigMap")["data"]["config.yaml"].clone();
-    let copy = sa.path().join("config.yaml");
+    let copy = sa_root.path().join("config.yaml");
     std::fs::write(&copy, s(&embedded)).unwrap();
     let out = validate(&copy, &[("SA_DIR", sa_dir)]);
     assert!(
@@ -1070,31 +1052,16 @@ fn agent_env(
     sa: &Path,
     sink: &Sink,
 ) -> Vec<(&'static str, String)> {
-    vec![
-        ("NODE_NAME", node.to_string()),
-        ("POD_IP", ip.to_string()),
-        ("KUBECONFIG", kubeconfig.display().to_string()),
-        ("SA_DIR", sa.display().to_string()),
-        ("SCRAPE_INTERVAL", "1s".to_string()),
-        (
-            "OTLP_ENDPOINT",
-            format!("http://127.0.0.1:{}", sink.grpc_addr.port()),
-        ),
-        ("OTLP_INSECURE", "true".to_string()),
-        ("OTLP_API_KEY", "test-api-key".to_string()),
-    ]
-}
-
-fn write_kubeconfig(dir: &Path, api: &FakeApiServer) -> PathBuf {
-    let path = dir.join("kubeconfig");
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\n\
-         contexts:\n- name: fake\n  context: {{cluster: fake, user: agent}}\n\
-         current-context: fake\nusers:\n- name: agent\n  user: {{token: abc}}\n",
-        api.url()
-    );
-    std::fs::write(&path, text).unwrap();
-    path
+    AgentEnv {
+        node,
+        ip,
+        kubeconfig,
+        service_account: sa,
+        sink,
+        interval: "1s",
+        api_key: "test-api-key",
+    }
+    .vars()
 }
 
 /// Serves `body` at `path` on `ip` (a free port); every other path is a 404.
@@ -1130,23 +1097,6 @@ fn pod(name: &str, node: &str, ip: &str, annotations: Json, ports: Json) -> Json
                       "conditions": [{"type": "Ready", "status": "True"}]}})
 }
 
-fn node(name: &str, internal_ip: &str) -> Json {
-    json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "uid": format!("uid-{name}")},
-           "status": {"addresses": [{"type": "InternalIP", "address": internal_ip},
-                                    {"type": "Hostname", "address": name}],
-                      "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}}}})
-}
-
-fn string_attr(attrs: &[KeyValue], key: &str) -> Option<String> {
-    attrs
-        .iter()
-        .find(|a| a.key == key)
-        .and_then(|a| match a.value.as_ref()?.value.as_ref()? {
-            any_value::Value::StringValue(s) => Some(s.clone()),
-            _ => None,
-        })
-}
-
 /// One point of a metric: its name, the resource's service.name (the job), and the
 /// attributes of resource and point merged (the point's win).
 #[derive(Debug, Clone)]
@@ -1175,7 +1125,7 @@ fn points(reqs: &[ExportMetricsServiceRequest]) -> Vec<Point> {
                 .as_ref()
                 .map(|r| r.attributes.clone())
                 .unwrap_or_default();
-            let job = string_attr(&res, "service.name").unwrap_or_default();
+            let job = string_attr(&res, "service.name");
             for sm in &rm.scope_metrics {
                 for m in &sm.metrics {
                     let dps: Vec<Vec<KeyValue>> = match &m.data {
@@ -1336,11 +1286,11 @@ async fn daemonset_config_runs_as_a_node_agent() {
     ));
 
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = write_kubeconfig(dir.path(), &api);
-    let sa = service_account_dir();
+    let kubeconfig = write_kubeconfig(dir.path(), &api, "abc");
+    let (_sa_root, sa) = service_account_dir();
     let agent = Agent::start(
         "configs/daemonset.yaml",
-        &agent_env("node-a", AGENT_IP, &kubeconfig, sa.path(), &sink),
+        &agent_env("node-a", AGENT_IP, &kubeconfig, &sa, &sink),
     );
 
     // The probes' endpoint answers 200 on the pod IP; self-metrics on :8888.
@@ -1477,11 +1427,11 @@ async fn two_port_config_scrapes_both_named_ports() {
         json!([{"name": "metrics", "containerPort": single, "protocol": "TCP"}]),
     ));
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = write_kubeconfig(dir.path(), &api);
-    let sa = service_account_dir();
+    let kubeconfig = write_kubeconfig(dir.path(), &api, "abc");
+    let (_sa_root, sa) = service_account_dir();
     let agent = Agent::start(
         "configs/two-port-problem.yaml",
-        &agent_env("node-a", AGENT_IP, &kubeconfig, sa.path(), &sink),
+        &agent_env("node-a", AGENT_IP, &kubeconfig, &sa, &sink),
     );
     let got = wait_for(Duration::from_secs(20), || {
         let p = received(&sink);

@@ -7,7 +7,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::Duration;
 
 use support::demo_app::{DemoApp, DemoBinary};
@@ -244,13 +243,8 @@ async fn an_unreachable_backend_is_logged_and_shutdown_stays_bounded() {
 }
 
 fn run(bin: &DemoBinary, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let mut cmd = Command::new(bin.path());
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("OTEL_") {
-            cmd.env_remove(k);
-        }
-    }
-    let out = cmd
+    let out = bin
+        .command()
         .args(args)
         .envs(env.iter().copied())
         .env("RUST_BACKTRACE", "0")

@@ -30,10 +30,12 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value as Json};
 use serde_yaml::Value as Yaml;
+use support::cluster::{node, write_kubeconfig, write_service_account, AgentEnv};
 use support::demo_app::{DemoApp, DemoBinary};
 use support::fake_apiserver::FakeApiServer;
 use support::points::{points, Point};
 use support::process::Collector;
+use support::root;
 use support::sink::Sink;
 use support::wait_for;
 
@@ -50,10 +52,6 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(180);
 
 const SAMPLE: &str = "myapp_processed_ops_total";
 const POD_JOB: &str = "kubernetes-pods";
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// What the shipped Deployment (manifests/deployment.yaml) gives its pods: the pod template's
 /// annotations, and the port of the container's `--listen` argument.
@@ -211,61 +209,26 @@ fn pod_object(p: &PodSpec, shipped: &ShippedDeployment) -> Json {
                                       "status": if p.phase == "Running" { "True" } else { "False" }}]}})
 }
 
-fn node_object(name: &str, ip: &str) -> Json {
-    json!({"apiVersion": "v1", "kind": "Node",
-           "metadata": {"name": name, "uid": format!("uid-{name}")},
-           "status": {"addresses": [{"type": "InternalIP", "address": ip},
-                                    {"type": "Hostname", "address": name}],
-                      "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}}}})
-}
-
-/// A kubeconfig pointing at the fake API server, as a user outside the cluster has one.
-fn write_kubeconfig(dir: &Path, api: &FakeApiServer) -> String {
-    let path = dir.join("kubeconfig");
-    let text = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: simulated\n  cluster:\n    server: {}\n\
-         contexts:\n- name: simulated\n  context: {{cluster: simulated, user: agent}}\n\
-         current-context: simulated\nusers:\n- name: agent\n  user: {{token: agent-token}}\n",
-        api.url()
-    );
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
-
-/// A service-account directory: a token and a CA, as Kubernetes mounts them in a pod.
-fn write_service_account(dir: &Path) -> String {
-    let sa = dir.join("serviceaccount");
-    std::fs::create_dir_all(&sa).unwrap();
-    std::fs::write(sa.join("token"), "simulated-service-account-token").unwrap();
-    std::fs::copy(
-        root().join("src/receivers/otlp/testdata/ca.crt"),
-        sa.join("ca.crt"),
-    )
-    .unwrap();
-    std::fs::write(sa.join("namespace"), "observability").unwrap();
-    sa.display().to_string()
-}
-
 async fn start_agent(
     node: &str,
     pod_ip: &str,
-    kubeconfig: &str,
-    sa_dir: &str,
+    kubeconfig: &Path,
+    sa_dir: &Path,
     sink: &Sink,
     api_key: &str,
 ) -> Collector {
-    let endpoint = format!("http://127.0.0.1:{}", sink.grpc_addr.port());
     let interval = format!("{}ms", INTERVAL.as_millis());
-    let env = [
-        ("NODE_NAME", node),
-        ("POD_IP", pod_ip),
-        ("KUBECONFIG", kubeconfig),
-        ("SA_DIR", sa_dir),
-        ("SCRAPE_INTERVAL", interval.as_str()),
-        ("OTLP_ENDPOINT", endpoint.as_str()),
-        ("OTLP_INSECURE", "true"),
-        ("OTLP_API_KEY", api_key),
-    ];
+    let vars = AgentEnv {
+        node,
+        ip: pod_ip,
+        kubeconfig,
+        service_account: sa_dir,
+        sink,
+        interval: &interval,
+        api_key,
+    }
+    .vars();
+    let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     // The shipped config serves its self-metrics on ${env:POD_IP}:8888.
     Collector::start_file(&root().join("configs/daemonset.yaml"), &env, pod_ip, 8888).await
 }
@@ -331,8 +294,8 @@ async fn run_cluster(bin: DemoBinary) {
     let sink_a = Sink::start().await;
     let sink_b = Sink::start().await;
     let api = FakeApiServer::start().await;
-    api.add(node_object("node-a", NODE_A_IP));
-    api.add(node_object("node-b", NODE_B_IP));
+    api.add(node("node-a", NODE_A_IP));
+    api.add(node("node-b", NODE_B_IP));
 
     // A demo app for every pod, on the pod's IP. The pushers push OTLP to their node's
     // agent (its pod IP: what the node's hostPort forwards to), node-a over gRPC and node-b
@@ -371,8 +334,8 @@ async fn run_cluster(bin: DemoBinary) {
     api.apply(PODS.iter().map(|p| pod_object(p, &shipped)));
 
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = write_kubeconfig(dir.path(), &api);
-    let sa_dir = write_service_account(dir.path());
+    let kubeconfig = write_kubeconfig(dir.path(), &api, "agent-token");
+    let sa_dir = write_service_account(dir.path(), "simulated-service-account-token");
     let mut agent_a =
         start_agent("node-a", AGENT_A_IP, &kubeconfig, &sa_dir, &sink_a, "key-a").await;
     let mut agent_b =
@@ -491,19 +454,16 @@ async fn run_cluster(bin: DemoBinary) {
                 assert_eq!(p.monotonic, Some(true), "{p:?}");
                 assert!(p.value > 0.0, "{p:?}");
             }
-            let mut times: Vec<u64> = pts.iter().map(|p| p.time_unix_nano).collect();
-            times.sort_unstable();
+            let mut by_time: Vec<&Point> = pts.iter().collect();
+            by_time.sort_by_key(|p| p.time_unix_nano);
+            let times: Vec<u64> = by_time.iter().map(|p| p.time_unix_nano).collect();
             for w in times.windows(2) {
                 assert!(
                     Duration::from_nanos(w[1] - w[0]) >= INTERVAL / 4,
                     "{ns}/{pod} scraped twice: {times:?}"
                 );
             }
-            let values: Vec<f64> = {
-                let mut v: Vec<&Point> = pts.iter().collect();
-                v.sort_by_key(|p| p.time_unix_nano);
-                v.iter().map(|p| p.value).collect()
-            };
+            let values: Vec<f64> = by_time.iter().map(|p| p.value).collect();
             assert!(
                 values.windows(2).all(|w| w[0] <= w[1]),
                 "{ns}/{pod}: a counter never goes down: {values:?}"

@@ -40,6 +40,18 @@ impl DemoBinary {
         &self.path
     }
 
+    /// A command running the binary in an environment from which every inherited `OTEL_*`
+    /// variable is removed (a developer's own OTLP settings must not leak into a test).
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.path);
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("OTEL_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd
+    }
+
     /// Builds the example with the running test binary's profile and target directory and
     /// links the result to a private path.
     pub fn build() -> DemoBinary {
@@ -186,13 +198,8 @@ impl DemoApp {
     ) -> DemoApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = dir.path().join("stderr.log");
-        let mut cmd = Command::new(bin.path());
+        let mut cmd = bin.command();
         cmd.arg("--listen").arg(listen.to_string()).args(args);
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("OTEL_") {
-                cmd.env_remove(k);
-            }
-        }
         let child = cmd
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod data;
 pub mod demo_app;
 pub mod points;
@@ -13,6 +14,11 @@ pub mod sink;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
+
+/// The project's root directory (configs, manifests, testdata).
+pub fn root() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+}
 
 /// Installs the process-wide rustls crypto provider (ring), as `main` does; reqwest and tonic
 /// clients in tests need it. Idempotent.
