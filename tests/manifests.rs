@@ -31,15 +31,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
-use opentelemetry_proto::tonic::metrics::v1::metric;
 use serde::Deserialize;
 use serde_json::{json, Value as Json};
 use serde_yaml::Value;
 use support::cluster::{node, write_kubeconfig, write_service_account, AgentEnv};
 use support::fake_apiserver::FakeApiServer;
-use support::points::string_attr;
+use support::points::{points, Point};
 use support::root;
 use support::sink::Sink;
 use support::wait_for;
@@ -1097,70 +1094,6 @@ fn pod(name: &str, node: &str, ip: &str, annotations: Json, ports: Json) -> Json
                       "conditions": [{"type": "Ready", "status": "True"}]}})
 }
 
-/// One point of a metric: its name, the resource's service.name (the job), and the
-/// attributes of resource and point merged (the point's win).
-#[derive(Debug, Clone)]
-struct Point {
-    metric: String,
-    job: String,
-    attrs: Vec<(String, String)>,
-}
-
-impl Point {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn points(reqs: &[ExportMetricsServiceRequest]) -> Vec<Point> {
-    let mut out = Vec::new();
-    for r in reqs {
-        for rm in &r.resource_metrics {
-            let res = rm
-                .resource
-                .as_ref()
-                .map(|r| r.attributes.clone())
-                .unwrap_or_default();
-            let job = string_attr(&res, "service.name");
-            for sm in &rm.scope_metrics {
-                for m in &sm.metrics {
-                    let dps: Vec<Vec<KeyValue>> = match &m.data {
-                        Some(metric::Data::Sum(s)) => {
-                            s.data_points.iter().map(|p| p.attributes.clone()).collect()
-                        }
-                        Some(metric::Data::Gauge(g)) => {
-                            g.data_points.iter().map(|p| p.attributes.clone()).collect()
-                        }
-                        _ => vec![Vec::new()],
-                    };
-                    for dp in dps {
-                        let attrs = res
-                            .iter()
-                            .chain(dp.iter())
-                            .filter_map(|a| match a.value.as_ref()?.value.as_ref()? {
-                                any_value::Value::StringValue(v) => {
-                                    Some((a.key.clone(), v.clone()))
-                                }
-                                _ => None,
-                            })
-                            .collect();
-                        out.push(Point {
-                            metric: m.name.clone(),
-                            job: job.clone(),
-                            attrs,
-                        });
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
 fn received(sink: &Sink) -> Vec<Point> {
     points(&sink.rec().metrics)
 }
@@ -1325,7 +1258,7 @@ async fn daemonset_config_runs_as_a_node_agent() {
         let cadvisor = p
             .iter()
             .any(|p| p.metric == "container_cpu_usage_seconds_total");
-        let pushed = p.iter().any(|p| p.job == "pushed-app");
+        let pushed = p.iter().any(|p| p.res("service.name") == "pushed-app");
         (scraped && cadvisor && pushed).then_some(p)
     })
     .await
@@ -1334,7 +1267,7 @@ async fn daemonset_config_runs_as_a_node_agent() {
             "not everything arrived: {:?}\n{}",
             received(&sink)
                 .iter()
-                .map(|p| (p.metric.clone(), p.job.clone()))
+                .map(|p| (p.metric.clone(), p.res("service.name").to_string()))
                 .collect::<BTreeSet<_>>(),
             agent.stderr()
         )
@@ -1349,7 +1282,7 @@ async fn daemonset_config_runs_as_a_node_agent() {
         .filter(|p| p.metric == "myapp_processed_ops_total")
         .collect();
     for p in &app {
-        assert_eq!(p.job, "kubernetes-pods");
+        assert_eq!(p.res("service.name"), "kubernetes-pods");
         assert_eq!(p.get("namespace"), Some("shop"), "{p:?}");
         assert_eq!(p.get("pod"), Some("app-a"), "{p:?}");
         assert_eq!(p.get("node"), Some("node-a"), "{p:?}");
@@ -1372,7 +1305,7 @@ async fn daemonset_config_runs_as_a_node_agent() {
         .iter()
         .find(|p| p.metric == "container_cpu_usage_seconds_total")
         .unwrap();
-    assert_eq!(cadvisor.job, "kubelet-cadvisor");
+    assert_eq!(cadvisor.res("service.name"), "kubelet-cadvisor");
     // The node role names the instance after the node; the address was the InternalIP.
     assert_eq!(cadvisor.get("service.instance.id"), Some("node-a"));
     assert_eq!(cadvisor.get("node"), Some("node-a"));
@@ -1458,7 +1391,7 @@ async fn two_port_config_scrapes_both_named_ports() {
         ("auto_http_requests_total", "otel-metrics"),
     ] {
         for p in all.iter().filter(|p| p.metric == metric) {
-            assert_eq!(p.job, "kubernetes-pod-ports");
+            assert_eq!(p.res("service.name"), "kubernetes-pod-ports");
             assert_eq!(p.get("port_name"), Some(port), "{p:?}");
             assert_eq!(p.get("pod"), Some("two"), "{p:?}");
         }
@@ -1467,7 +1400,7 @@ async fn two_port_config_scrapes_both_named_ports() {
     let single: BTreeSet<&str> = all
         .iter()
         .filter(|p| p.metric == "single_port_total")
-        .map(|p| p.job.as_str())
+        .map(|p| p.res("service.name"))
         .collect();
     assert_eq!(single, BTreeSet::from(["kubernetes-pods"]));
 }

@@ -28,6 +28,14 @@ impl Point {
     pub fn attr(&self, key: &str) -> &str {
         self.attrs.get(key).map_or("", String::as_str)
     }
+
+    /// A data point attribute, else a resource attribute of that name.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.attrs
+            .get(key)
+            .or_else(|| self.resource.get(key))
+            .map(String::as_str)
+    }
 }
 
 /// The string value of attribute `key` ("" when absent or not a string).
